@@ -1,0 +1,171 @@
+//! The `sessions` read model: the newest snapshot of every session, plus the columns that list
+//! and filter endpoints search by. Only the workflow's activities write it.
+
+use super::{Db, StorageError, WriteTx};
+use crate::{with_pool, with_tx};
+use chrono::{DateTime, Utc};
+use livesessions_domain::{ClientId, ProviderId, SessionId, SessionSnapshot, SessionState};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// Writes `snapshot` unless the row already has the same or a newer version.
+pub(crate) async fn upsert(
+    tx: &mut WriteTx,
+    snapshot: &SessionSnapshot,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let version = i64::try_from(snapshot.version)
+        .map_err(|_| StorageError::Corrupt("session version overflows".into()))?;
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO sessions (id, workflow_id, client_id, provider_id, state, starts_at, ends_at,
+                                   version, snapshot, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, starts_at = excluded.starts_at,
+                 ends_at = excluded.ends_at, version = excluded.version,
+                 snapshot = excluded.snapshot, updated_at = excluded.updated_at
+             WHERE sessions.version < excluded.version",
+        )
+        .bind(snapshot.id.as_uuid())
+        .bind(&snapshot.workflow_id)
+        .bind(snapshot.client_id.as_uuid())
+        .bind(snapshot.provider_id.as_uuid())
+        .bind(snapshot.state.as_str())
+        .bind(snapshot.starts_at)
+        .bind(snapshot.ends_at())
+        .bind(version)
+        .bind(Json(snapshot))
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Writes `snapshot` in a transaction of its own.
+pub async fn record(
+    db: &Db,
+    snapshot: &SessionSnapshot,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let mut tx = db.begin_write().await?;
+    upsert(&mut tx, snapshot, now).await?;
+    tx.commit().await
+}
+
+/// Whether a row exists for this session (inside a write transaction).
+pub(crate) async fn exists(tx: &mut WriteTx, id: SessionId) -> Result<bool, StorageError> {
+    let found: Option<i64> = with_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await
+    })?;
+    Ok(found.is_some())
+}
+
+/// The newest snapshot of one session.
+pub async fn get(db: &Db, id: SessionId) -> Result<Option<SessionSnapshot>, StorageError> {
+    let row: Option<Json<SessionSnapshot>> = with_pool!(db, |pool| {
+        sqlx::query_scalar("SELECT snapshot FROM sessions WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(row.map(|Json(snapshot)| snapshot))
+}
+
+/// Whether this client has ever had a session with this provider.
+pub async fn exists_between(
+    db: &Db,
+    client: ClientId,
+    provider: ProviderId,
+) -> Result<bool, StorageError> {
+    let found: Option<i64> = with_pool!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT 1 FROM sessions WHERE client_id = $1 AND provider_id = $2 LIMIT 1",
+        )
+        .bind(client.as_uuid())
+        .bind(provider.as_uuid())
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(found.is_some())
+}
+
+/// Which sessions to list; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only this client's.
+    pub client_id: Option<ClientId>,
+    /// Only this provider's.
+    pub provider_id: Option<ProviderId>,
+    /// Only in this state.
+    pub state: Option<SessionState>,
+    /// Starting at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Starting before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Where a page starts: after this start time and id (sessions are ordered by both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCursor {
+    /// Start of the last session of the previous page.
+    pub starts_at: DateTime<Utc>,
+    /// Its id.
+    pub id: SessionId,
+}
+
+/// One page of sessions and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPage {
+    /// The sessions, by start time.
+    pub sessions: Vec<SessionSnapshot>,
+    /// Set when more sessions follow.
+    pub next: Option<SessionCursor>,
+}
+
+/// Lists sessions matching `filter`, ordered by start time, `limit` at a time.
+pub async fn list(
+    db: &Db,
+    filter: &SessionFilter,
+    after: Option<SessionCursor>,
+    limit: u32,
+) -> Result<SessionPage, StorageError> {
+    let rows: Vec<(Json<SessionSnapshot>,)> = with_pool!(db, |pool| {
+        sqlx::query_as(
+            "SELECT snapshot FROM sessions
+             WHERE ($1 IS NULL OR client_id = $1)
+               AND ($2 IS NULL OR provider_id = $2)
+               AND ($3 IS NULL OR state = $3)
+               AND ($4 IS NULL OR starts_at >= $4)
+               AND ($5 IS NULL OR starts_at < $5)
+               AND ($6 IS NULL OR starts_at > $6 OR (starts_at = $6 AND id > $7))
+             ORDER BY starts_at, id
+             LIMIT $8",
+        )
+        .bind(filter.client_id.map(|id| id.as_uuid()))
+        .bind(filter.provider_id.map(|id| id.as_uuid()))
+        .bind(filter.state.map(|state| state.as_str()))
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(after.map(|c| c.starts_at))
+        .bind(after.map(|c| c.id.as_uuid()).unwrap_or(Uuid::nil()))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await
+    })?;
+    let mut sessions: Vec<SessionSnapshot> = rows.into_iter().map(|(Json(s),)| s).collect();
+    let next = if sessions.len() > limit as usize {
+        sessions.truncate(limit as usize);
+        sessions.last().map(|last| SessionCursor {
+            starts_at: last.starts_at,
+            id: last.id,
+        })
+    } else {
+        None
+    };
+    Ok(SessionPage { sessions, next })
+}

@@ -1,0 +1,155 @@
+//! The one error type of the API and how each variant answers: always
+//! `{"error": {"code": "<stable_snake_case>", "message": "<for a person>"}}` with the status of
+//! API.md's error table.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use livesessions_activities::storage::StorageError;
+use livesessions_domain::refusal::RefusalKind;
+use livesessions_domain::{ParseError, Refusal};
+use livesessions_worker::SessionCallError;
+use serde::Serialize;
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `400 malformed_request`: the request cannot be read (bad JSON, a field of the wrong form).
+    #[error("{0}")]
+    Malformed(String),
+    /// `401 unauthorized`: no bearer token, or one that does not verify.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// `403 forbidden`: the caller's role may not do this.
+    #[error("this role may not do that")]
+    Forbidden,
+    /// `404 not_found`: nothing here, or nothing the caller may see.
+    #[error("not found")]
+    NotFound,
+    /// `402`, `409` or `422` with the refusal's own code.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// `503 service_unavailable`: a dependency did not answer; nothing was changed by this request.
+    #[error("{0}")]
+    Unavailable(String),
+    /// `500 internal_error`: a bug or a broken database; the details go to the log only.
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `psychiatry_requires_video`.
+    pub code: String,
+    /// For a person.
+    pub message: String,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, String) {
+        match self {
+            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_request".into()),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized".into()),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden".into()),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found".into()),
+            ApiError::Refused(refusal) => {
+                let status = match refusal.code.kind() {
+                    RefusalKind::Conflict => StatusCode::CONFLICT,
+                    RefusalKind::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
+                    RefusalKind::RuleBroken => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                (status, refusal.code.to_string())
+            }
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable".into(),
+            ),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error".into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Refused(refusal) => refusal.message.clone(),
+            ApiError::Internal(error) => {
+                tracing::error!(error = %format!("{error:#}"), "request failed");
+                "something went wrong on our side; it has been logged".into()
+            }
+            ApiError::Unavailable(reason) => {
+                tracing::warn!(%reason, "dependency unavailable");
+                self.to_string()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(ErrorBody {
+                error: ErrorDetail { code, message },
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        ApiError::Refused(refusal)
+    }
+}
+
+impl From<ParseError> for ApiError {
+    fn from(error: ParseError) -> Self {
+        ApiError::Malformed(error.0)
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => {
+                ApiError::Unavailable(format!("the database did not answer: {error}"))
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<SessionCallError> for ApiError {
+    fn from(error: SessionCallError) -> Self {
+        match error {
+            SessionCallError::Refused(refusal) => ApiError::Refused(refusal),
+            SessionCallError::NotRunning => ApiError::NotFound,
+            SessionCallError::Unavailable(reason) => ApiError::Unavailable(reason),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        ApiError::Malformed(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::Malformed(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::Malformed(rejection.body_text())
+    }
+}

@@ -1,0 +1,50 @@
+//! The HTTP API of `shared/API.md`: axum handlers over the read model and the session
+//! workflows, bearer auth with the roles and ownership rules, and one error format.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod media;
+pub mod openapi;
+pub mod people;
+pub mod rooms;
+pub mod sessions;
+pub mod settings;
+pub mod state;
+
+pub use auth::JwtKeys;
+pub use settings::{AuthSettings, HttpSettings};
+pub use state::AppState;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use tower_http::trace::TraceLayer;
+
+/// Every route of the API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/v1/clients/{client_id}", put(people::put_client))
+        .route(
+            "/v1/clients/{client_id}/credits",
+            get(rooms::client_credits),
+        )
+        .route("/v1/providers/{provider_id}", put(people::put_provider))
+        .route(
+            "/v1/sessions",
+            post(sessions::request_session).get(sessions::list_sessions),
+        )
+        .route("/v1/sessions/{id}", get(sessions::get_session))
+        .route("/v1/sessions/{id}/confirm", post(sessions::confirm_session))
+        .route("/v1/sessions/{id}/decline", post(sessions::decline_session))
+        .route("/v1/sessions/{id}/join", get(media::join_link))
+        .route("/v1/rooms/{client_id}/messages", get(rooms::room_messages))
+        .route("/join/{token}", get(media::join))
+        .route("/media/rooms/{room_id}", get(media::room_page))
+        .route("/media/rooms/{room_id}/end", post(media::end_room))
+        .fallback(|| async { error::ApiError::NotFound })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

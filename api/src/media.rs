@@ -1,0 +1,172 @@
+//! Joining: a person's join link (`GET /v1/sessions/{id}/join`), the link itself
+//! (`GET /join/{token}`, which records the join and tells the workflow), and the built-in media
+//! service's room page with its "End session" action, which tells the workflow the room ended.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::sessions::visible_session;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::response::{Html, Redirect};
+use chrono::{DateTime, Utc};
+use livesessions_activities::storage::media_rooms::{self, JoinToken};
+use livesessions_domain::{Party, Refusal, RefusalCode, Role, RoomId, SessionId};
+use livesessions_worker::SessionCallError;
+use livesessions_workflows::Join;
+use serde::{Deserialize, Serialize};
+
+/// A person's own join link.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JoinLink {
+    /// Open it to join; it works for this one person and session only.
+    pub url: String,
+    /// It works from …
+    pub opens_at: DateTime<Utc>,
+    /// … until the grace period ends.
+    pub closes_at: DateTime<Utc>,
+}
+
+fn not_open(token: &JoinToken, now: DateTime<Utc>) -> ApiError {
+    let message = if token.ended_at.is_some() {
+        "the session's room has ended".to_string()
+    } else if now < token.opens_at {
+        format!("the join link works from {}", token.opens_at.to_rfc3339())
+    } else {
+        format!(
+            "the join link stopped working at {}",
+            token.closes_at.to_rfc3339()
+        )
+    };
+    Refusal::new(RefusalCode::JoinNotOpen, message).into()
+}
+
+/// The caller's join link, once the join window is open.
+#[utoipa::path(get, path = "/v1/sessions/{id}/join", tag = "joining",
+    params(("id" = SessionId, Path)),
+    responses((status = 200, body = JoinLink), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "join_not_open")),
+    security(("bearer" = [])))]
+pub async fn join_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+) -> Result<Json<JoinLink>, ApiError> {
+    caller.require(&[Role::Client, Role::Provider])?;
+    let session = visible_session(&state, &caller, id).await?;
+    let party = if caller.role == Role::Client {
+        Party::Client
+    } else {
+        Party::Provider
+    };
+    let token = media_rooms::token_of(&state.db, id, party)
+        .await?
+        .ok_or_else(|| {
+            Refusal::new(
+                RefusalCode::JoinNotOpen,
+                format!(
+                    "the session is {}: its room opens once the provider confirms",
+                    session.state
+                ),
+            )
+        })?;
+    let now = Utc::now();
+    if !token.is_open(now) {
+        return Err(not_open(&token, now));
+    }
+    Ok(Json(JoinLink {
+        url: format!("{}/join/{}", state.public_url, token.token),
+        opens_at: token.opens_at,
+        closes_at: token.closes_at,
+    }))
+}
+
+/// Records the join of the link's holder, tells the session, and sends them on to the room.
+#[utoipa::path(get, path = "/join/{token}", tag = "joining",
+    params(("token" = String, Path, description = "the secret of a join link")),
+    responses((status = 303, description = "on to the media room"), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "join_not_open"), (status = 503, body = ErrorBody)))]
+pub async fn join(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Redirect, ApiError> {
+    let found = media_rooms::find(&state.db, &token)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let now = Utc::now();
+    if !found.is_open(now) {
+        return Err(not_open(&found, now));
+    }
+    let first_joined_at = media_rooms::record_join(&state.db, &token, now).await?;
+    let join = Join {
+        party: found.party,
+        at: first_joined_at,
+    };
+    state.sessions.joined(found.session_id, join).await?;
+    Ok(Redirect::to(&room_path(found.room_id, &token)))
+}
+
+fn room_path(room: RoomId, token: &str) -> String {
+    format!("/media/rooms/{room}?token={token}")
+}
+
+/// The join token that proves a visitor belongs to a room.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RoomAccess {
+    /// The visitor's join token.
+    pub token: String,
+}
+
+async fn room_token(state: &AppState, room: RoomId, token: &str) -> Result<JoinToken, ApiError> {
+    match media_rooms::find(&state.db, token).await? {
+        Some(found) if found.room_id == room => Ok(found),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// The built-in media service's room page.
+#[utoipa::path(get, path = "/media/rooms/{room_id}", tag = "joining",
+    params(("room_id" = RoomId, Path), RoomAccess),
+    responses((status = 200, description = "the room page", content_type = "text/html"), (status = 404, body = ErrorBody)))]
+pub async fn room_page(
+    State(state): State<AppState>,
+    ApiPath(room): ApiPath<RoomId>,
+    ApiQuery(access): ApiQuery<RoomAccess>,
+) -> Result<Html<String>, ApiError> {
+    let token = room_token(&state, room, &access.token).await?;
+    let body = if token.ended_at.is_some() {
+        "<p>This session has ended.</p>".to_string()
+    } else {
+        format!(
+            "<p>You are in the room as the {party}.</p>\
+             <form method=\"post\" action=\"/media/rooms/{room}/end?token={secret}\"><button>End session</button></form>",
+            party = token.party,
+            secret = access.token,
+        )
+    };
+    Ok(Html(format!(
+        "<!doctype html><html><head><title>Live session</title></head><body><h1>Live session</h1>{body}</body></html>"
+    )))
+}
+
+/// Ends the room (either person may), which completes a session in progress.
+#[utoipa::path(post, path = "/media/rooms/{room_id}/end", tag = "joining",
+    params(("room_id" = RoomId, Path), RoomAccess),
+    responses((status = 200, description = "the room has ended", content_type = "text/html"), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn end_room(
+    State(state): State<AppState>,
+    ApiPath(room): ApiPath<RoomId>,
+    ApiQuery(access): ApiQuery<RoomAccess>,
+) -> Result<Html<&'static str>, ApiError> {
+    let token = room_token(&state, room, &access.token).await?;
+    media_rooms::end(&state.db, room, Utc::now()).await?;
+    match state.sessions.room_ended(token.session_id).await {
+        Ok(()) | Err(SessionCallError::NotRunning) => {}
+        Err(other) => return Err(other.into()),
+    }
+    Ok(Html(
+        "<!doctype html><html><body><p>This session has ended.</p></body></html>",
+    ))
+}

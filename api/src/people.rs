@@ -1,0 +1,145 @@
+//! `PUT /v1/clients/{client_id}` and `PUT /v1/providers/{provider_id}`: what scheduling needs to
+//! know about people. Contact details are kept here and never enter workflow history.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use livesessions_activities::storage::{clients, providers};
+use livesessions_domain::{
+    ClientId, Coverage, ProviderId, Refusal, RefusalCode, Role, Specialty, TimeZoneName,
+};
+use serde::{Deserialize, Serialize};
+
+/// A client's scheduling record.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRecord {
+    /// How their sessions are paid for.
+    pub coverage: Coverage,
+    /// A plan id of the configuration's plan table, of the same coverage.
+    pub plan: String,
+    /// Their IANA zone.
+    pub time_zone: TimeZoneName,
+    /// Where their email goes.
+    pub email: String,
+    /// What messages call them.
+    pub display_name: String,
+}
+
+/// A provider's scheduling record.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderRecord {
+    /// Therapist or psychiatrist.
+    pub specialty: Specialty,
+    /// Their IANA zone.
+    pub time_zone: TimeZoneName,
+    /// Where their email goes.
+    pub email: String,
+    /// What messages call them.
+    pub display_name: String,
+}
+
+/// Checks the contact fields every person has.
+fn check_contact(email: &str, display_name: &str) -> Result<(), ApiError> {
+    let email_ok = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+    if !email_ok {
+        return Err(ApiError::Malformed(format!(
+            "email {email:?} is not an email address"
+        )));
+    }
+    if display_name.trim().is_empty() || display_name.len() > 200 {
+        return Err(ApiError::Malformed(
+            "display_name must have 1 to 200 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `201` for a new record, `200` for an updated one.
+fn created_or_ok(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// Creates or updates a client; a new client is granted their plan's credits.
+#[utoipa::path(put, path = "/v1/clients/{client_id}", tag = "people",
+    params(("client_id" = ClientId, Path, description = "the client's id in the calling system")),
+    request_body = ClientRecord,
+    responses((status = 201, body = ClientRecord, description = "created"), (status = 200, body = ClientRecord, description = "updated"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "unknown_plan, plan_coverage_mismatch")),
+    security(("bearer" = [])))]
+pub async fn put_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ClientId>,
+    ApiJson(record): ApiJson<ClientRecord>,
+) -> Result<(StatusCode, Json<ClientRecord>), ApiError> {
+    caller.require(&[Role::Service, Role::Operator])?;
+    check_contact(&record.email, &record.display_name)?;
+    let plan = state.plans.get(&record.plan).ok_or_else(|| {
+        Refusal::new(
+            RefusalCode::UnknownPlan,
+            format!("there is no plan {:?}", record.plan),
+        )
+    })?;
+    if plan.coverage != record.coverage {
+        return Err(Refusal::new(
+            RefusalCode::PlanCoverageMismatch,
+            format!(
+                "plan {:?} is for {} coverage, not {}",
+                record.plan, plan.coverage, record.coverage
+            ),
+        )
+        .into());
+    }
+    let client = clients::Client {
+        id,
+        coverage: record.coverage,
+        plan: record.plan.clone(),
+        time_zone: record.time_zone,
+        email: record.email.clone(),
+        display_name: record.display_name.clone(),
+    };
+    let created = clients::upsert(&state.db, &client, plan.credits, Utc::now()).await?;
+    Ok((created_or_ok(created), Json(record)))
+}
+
+/// Creates or updates a provider.
+#[utoipa::path(put, path = "/v1/providers/{provider_id}", tag = "people",
+    params(("provider_id" = ProviderId, Path, description = "the provider's id in the calling system")),
+    request_body = ProviderRecord,
+    responses((status = 201, body = ProviderRecord, description = "created"), (status = 200, body = ProviderRecord, description = "updated"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn put_provider(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ProviderId>,
+    ApiJson(record): ApiJson<ProviderRecord>,
+) -> Result<(StatusCode, Json<ProviderRecord>), ApiError> {
+    caller.require(&[Role::Service, Role::Operator])?;
+    check_contact(&record.email, &record.display_name)?;
+    let provider = providers::Provider {
+        id,
+        specialty: record.specialty,
+        time_zone: record.time_zone,
+        email: record.email.clone(),
+        display_name: record.display_name.clone(),
+    };
+    let created = providers::upsert(&state.db, &provider, Utc::now()).await?;
+    Ok((created_or_ok(created), Json(record)))
+}

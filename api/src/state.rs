@@ -1,0 +1,24 @@
+//! What every handler shares.
+
+use crate::auth::JwtKeys;
+use livesessions_activities::Db;
+use livesessions_domain::{Plans, Policy};
+use livesessions_worker::Sessions;
+use std::sync::Arc;
+
+/// The API's shared state: the database, the session workflows, keys and configuration.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database (read model, people, credits, rooms).
+    pub db: Db,
+    /// Starts and steers session workflows.
+    pub sessions: Sessions,
+    /// Verifies bearer tokens.
+    pub keys: JwtKeys,
+    /// The policy new sessions start with.
+    pub policy: Arc<Policy>,
+    /// The plan table.
+    pub plans: Arc<Plans>,
+    /// The base of join links, without a trailing slash.
+    pub public_url: Arc<str>,
+}

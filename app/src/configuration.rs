@@ -1,0 +1,138 @@
+//! Configuration, layered as API.md says: built-in defaults, then an optional TOML file
+//! (`--config FILE`), then environment variables `LIVESESSIONS__SECTION__KEY`, which win.
+//! Durations are written `24h`, `10m`, `90s`, `500ms`; lists in the environment are
+//! comma-separated (`LIVESESSIONS__POLICY__REMINDER_OFFSETS=24h,1h`).
+
+use config::{Config, Environment, File, FileFormat};
+use livesessions_api::{AuthSettings, HttpSettings};
+use livesessions_domain::{Plans, Policy};
+use livesessions_worker::TemporalSettings;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Every setting of the service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// `http.*`: where the API listens.
+    pub http: HttpSettings,
+    /// `database.*`: which database.
+    pub database: DatabaseSettings,
+    /// `temporal.*`: which Temporal server, namespace and task queue.
+    pub temporal: TemporalSettings,
+    /// `auth.*`: how bearer tokens are verified.
+    pub auth: AuthSettings,
+    /// `policy.*`: the policy new sessions start with.
+    pub policy: Policy,
+    /// `plans.<id>.*`: the plan table.
+    pub plans: Plans,
+}
+
+/// `database.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…`.
+    pub url: String,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://./.data/livesessions.db".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings from the defaults, `file` if given, and the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_from(file, None)
+    }
+
+    /// Like [`Settings::load`], with `environment` standing in for the process environment.
+    pub fn load_from(
+        file: Option<&Path>,
+        environment: Option<HashMap<String, String>>,
+    ) -> anyhow::Result<Self> {
+        let mut builder = Config::builder();
+        if let Some(path) = file {
+            if !path.is_file() {
+                anyhow::bail!("configuration file {} does not exist", path.display());
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        let env = Environment::with_prefix("LIVESESSIONS")
+            .prefix_separator("__")
+            .separator("__")
+            .source(environment);
+        let settings = builder
+            .add_source(env)
+            .build()?
+            .try_deserialize()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_are_the_configuration_table() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(settings.http.addr, "127.0.0.1:8080");
+        assert_eq!(settings.temporal.address, "http://127.0.0.1:7233");
+        assert_eq!(settings.temporal.namespace, "default");
+        assert_eq!(settings.temporal.task_queue, "live-sessions");
+        assert!(settings.database.url.starts_with("sqlite://./.data/"));
+        assert_eq!(settings.policy, Policy::default());
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("ls-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("settings.toml");
+        std::fs::write(&file, "[policy]\nconfirm_window = \"2h\"\njoin_grace = \"5m\"\n[http]\naddr = \"0.0.0.0:9000\"\n").unwrap();
+        let settings = Settings::load_from(
+            Some(&file),
+            env(&[
+                ("LIVESESSIONS__POLICY__CONFIRM_WINDOW", "90s"),
+                ("LIVESESSIONS__POLICY__REMINDER_OFFSETS", "30m,5m"),
+                ("LIVESESSIONS__DATABASE__URL", "postgres://x@127.0.0.1/db"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.policy.confirm_window, Duration::from_secs(90));
+        assert_eq!(settings.policy.join_grace, Duration::from_secs(300));
+        assert_eq!(
+            settings.policy.reminder_offsets,
+            vec![Duration::from_secs(1800), Duration::from_secs(300)]
+        );
+        assert_eq!(settings.http.addr, "0.0.0.0:9000");
+        assert_eq!(settings.database.url, "postgres://x@127.0.0.1/db");
+    }
+
+    #[test]
+    fn a_bad_value_or_an_unknown_key_is_a_clear_error() {
+        let bad = Settings::load_from(None, env(&[("LIVESESSIONS__POLICY__JOIN_GRACE", "soon")]))
+            .unwrap_err();
+        assert!(bad.to_string().contains("not a duration"), "{bad}");
+        let unknown =
+            Settings::load_from(None, env(&[("LIVESESSIONS__POLICY__GRACE", "1m")])).unwrap_err();
+        assert!(unknown.to_string().contains("grace"), "{unknown}");
+    }
+}

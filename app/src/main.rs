@@ -1,0 +1,112 @@
+//! The `livesessions` command.
+
+use clap::{Parser, Subcommand};
+use livesessions::dev::{self, DevOptions};
+use livesessions::startup::shutdown_signal;
+use livesessions::{Application, Settings, telemetry};
+use livesessions_activities::Db;
+use livesessions_api::JwtKeys;
+use livesessions_domain::Role;
+use std::path::PathBuf;
+
+/// Books and runs live therapy and psychiatry sessions on Temporal.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// A TOML configuration file (environment variables LIVESESSIONS__SECTION__KEY win over it).
+    #[arg(long, global = true, env = "LIVESESSIONS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Everything on this machine: Temporal dev server with Web UI, worker and API.
+    Dev {
+        /// The temporal CLI.
+        #[arg(
+            long,
+            env = "LIVESESSIONS_TEMPORAL_CLI",
+            default_value = ".tools/temporal/bin/temporal"
+        )]
+        temporal_cli: PathBuf,
+        /// Where the Temporal store and log go.
+        #[arg(long, default_value = ".data")]
+        data_dir: PathBuf,
+        /// Port of the Temporal Web UI.
+        #[arg(long, default_value_t = 8233)]
+        ui_port: u16,
+    },
+    /// The worker only (workflow and activities).
+    Worker,
+    /// The HTTP API only.
+    Api,
+    /// Applies the database migrations and exits.
+    Migrate,
+    /// Prints a bearer token signed with the configured secret.
+    Token {
+        /// client, provider, service, operator or finance.
+        #[arg(long, value_parser = Role::parse)]
+        role: Role,
+        /// The person's or service's id (a UUID for clients and providers).
+        #[arg(long)]
+        sub: String,
+        /// How long it is valid, e.g. 24h.
+        #[arg(long, default_value = "24h", value_parser = livesessions_domain::duration::parse)]
+        ttl: std::time::Duration,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Dev {
+            temporal_cli,
+            data_dir,
+            ui_port,
+        } => {
+            dev::run(
+                settings,
+                DevOptions {
+                    temporal_cli,
+                    data_dir,
+                    ui_port,
+                },
+            )
+            .await
+        }
+        Command::Worker => {
+            let app = Application::build(settings).await?;
+            let worker = app.worker()?;
+            let stop = worker.shutdown_handle();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stop();
+            });
+            worker.run().await
+        }
+        Command::Api => {
+            let app = Application::build(settings).await?;
+            let api = app.bind_api().await?;
+            tracing::info!(addr = %api.local_addr(), "API listening");
+            api.serve(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let db = Db::connect(&settings.database.url).await?;
+            db.migrate().await?;
+            println!("migrations applied to {}", settings.database.url);
+            Ok(())
+        }
+        Command::Token { role, sub, ttl } => {
+            println!(
+                "{}",
+                JwtKeys::from_secret(settings.auth.secret()).mint(&sub, role, ttl)
+            );
+            Ok(())
+        }
+    }
+}

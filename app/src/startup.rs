@@ -1,0 +1,146 @@
+//! Building the application from its settings: the database (migrated on start-up), the
+//! Temporal client, the API server and the worker, and running them together until shutdown.
+
+use crate::configuration::Settings;
+use livesessions_activities::Db;
+use livesessions_api::{AppState, JwtKeys};
+use livesessions_worker::{SessionWorker, Sessions};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use temporalio_client::Client;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The parts every process of the service needs.
+pub struct Application {
+    settings: Settings,
+    db: Db,
+    client: Client,
+}
+
+/// The API, bound to its address and ready to serve.
+pub struct ApiServer {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl ApiServer {
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Application {
+    /// Connects to the database (applying migrations) and to Temporal.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = Db::connect(&settings.database.url).await?;
+        db.migrate().await?;
+        let client = livesessions_worker::connect(&settings.temporal)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot reach Temporal at {}: {e}",
+                    settings.temporal.address
+                )
+            })?;
+        Ok(Self {
+            settings,
+            db,
+            client,
+        })
+    }
+
+    /// The settings it was built with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Binds the API to `http.addr`. Join links use `http.public_url`, or the bound address.
+    pub async fn bind_api(&self) -> anyhow::Result<ApiServer> {
+        let listener = TcpListener::bind(&self.settings.http.addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.settings.http.addr))?;
+        let addr = listener.local_addr()?;
+        let public_url = match &self.settings.http.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{addr}"),
+        };
+        let state = AppState {
+            db: self.db.clone(),
+            sessions: Sessions::new(self.client.clone(), &self.settings.temporal),
+            keys: JwtKeys::from_secret(self.settings.auth.secret()),
+            policy: Arc::new(self.settings.policy.clone()),
+            plans: Arc::new(self.settings.plans.clone()),
+            public_url: public_url.into(),
+        };
+        Ok(ApiServer {
+            listener,
+            router: livesessions_api::router(state),
+        })
+    }
+
+    /// A worker for the configured task queue.
+    pub fn worker(&self) -> anyhow::Result<SessionWorker> {
+        SessionWorker::new(
+            self.client.clone(),
+            &self.settings.temporal.task_queue,
+            self.db.clone(),
+        )
+    }
+
+    /// Runs the API and the worker until `stop` is cancelled or either of them fails; then stops
+    /// both. The worker is not `Send`, so this runs on the calling task.
+    pub async fn run(self, api: ApiServer, stop: CancellationToken) -> anyhow::Result<()> {
+        let worker = self.worker()?;
+        let stop_worker = worker.shutdown_handle();
+        let api_stop = stop.clone();
+        let serving = async {
+            let result = api.serve(async move { api_stop.cancelled().await }).await;
+            stop.cancel();
+            result
+        };
+        let working = async {
+            let result = worker.run().await;
+            stop.cancel();
+            result
+        };
+        let stopping = async {
+            stop.cancelled().await;
+            stop_worker();
+        };
+        let (served, worked, ()) = tokio::join!(serving, working, stopping);
+        self.db.close().await;
+        served.and(worked)
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
+pub async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can be installed");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("stopping");
+}

@@ -1,0 +1,119 @@
+//! Identifiers. Each is a UUID newtype, so a client id can never be passed where a provider id
+//! belongs.
+
+use crate::ParseError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// Wraps an existing UUID.
+            pub const fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            /// A new random (v4) id.
+            pub fn random() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            /// The UUID inside.
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+
+            /// Parses the hyphenated UUID form.
+            pub fn parse(text: &str) -> Result<Self, ParseError> {
+                Uuid::parse_str(text)
+                    .map(Self)
+                    .map_err(|_| ParseError::new(format!("{} must be a UUID, not {:?}", $what, text)))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ParseError;
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Self::parse(text)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// One live session; the API mints it before the workflow starts.
+    SessionId,
+    "session id"
+);
+uuid_id!(
+    /// A client (the person who books); the id comes from the calling system.
+    ClientId,
+    "client id"
+);
+uuid_id!(
+    /// A provider (therapist or psychiatrist); the id comes from the calling system.
+    ProviderId,
+    "provider id"
+);
+uuid_id!(
+    /// One session credit.
+    CreditId,
+    "credit id"
+);
+uuid_id!(
+    /// A media room (video, audio or chat) of one session.
+    RoomId,
+    "room id"
+);
+
+/// Prefix of every live session workflow id.
+pub const WORKFLOW_ID_PREFIX: &str = "live-session-";
+
+impl SessionId {
+    /// The id of this session's workflow: `live-session-<session uuid>`.
+    pub fn workflow_id(&self) -> String {
+        format!("{WORKFLOW_ID_PREFIX}{}", self.0)
+    }
+
+    /// The session id inside a workflow id made by [`SessionId::workflow_id`].
+    pub fn from_workflow_id(workflow_id: &str) -> Result<Self, ParseError> {
+        workflow_id
+            .strip_prefix(WORKFLOW_ID_PREFIX)
+            .ok_or_else(|| {
+                ParseError::new(format!("{workflow_id:?} is not a live session workflow id"))
+            })
+            .and_then(Self::parse)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_id_round_trips() {
+        let id = SessionId::random();
+        assert!(id.workflow_id().starts_with("live-session-"));
+        assert_eq!(SessionId::from_workflow_id(&id.workflow_id()), Ok(id));
+        assert!(SessionId::from_workflow_id("other-workflow").is_err());
+    }
+
+    #[test]
+    fn parse_refuses_non_uuids() {
+        let err = ClientId::parse("42").unwrap_err();
+        assert!(err.0.contains("client id must be a UUID"), "{err}");
+    }
+}

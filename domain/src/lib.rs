@@ -1,0 +1,31 @@
+//! The rulebook of `shared/DOMAIN.md` as types.
+//!
+//! Everything here is pure: no I/O, no clocks. Values are built by `parse` (or by serde, which
+//! goes through the same checks), so an invalid id, zone, length or duration never gets past the
+//! edge of the system. The workflow crate, the activities and the HTTP API all speak these types.
+
+pub mod booking;
+pub mod coverage;
+pub mod duration;
+pub mod ids;
+pub mod parse;
+pub mod plan;
+pub mod policy;
+pub mod refusal;
+pub mod role;
+pub mod session;
+pub mod time_zone;
+
+pub use booking::{BookingRequest, ProviderProfile};
+pub use coverage::{Coverage, Specialty};
+pub use ids::{ClientId, CreditId, ProviderId, RoomId, SessionId};
+pub use parse::ParseError;
+pub use plan::{Plan, Plans};
+pub use policy::Policy;
+pub use refusal::{Refusal, RefusalCode};
+pub use role::Role;
+pub use session::{
+    CreditStatus, CreditUse, Joined, Modality, Outcome, Party, Service, SessionSnapshot,
+    SessionState, StateChange,
+};
+pub use time_zone::TimeZoneName;

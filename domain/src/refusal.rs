@@ -1,0 +1,146 @@
+//! Refusals: a request that is understood but not allowed by the rules or by the session's
+//! state. Each has a stable snake_case code (the API's `error.code`) and a message for a person.
+//!
+//! A refusal made inside the workflow (an update validator) reaches the API as the message of a
+//! Temporal failure; [`Refusal::from_failure_message`] reads it back, so the API can answer with
+//! the precise error.
+
+use crate::parse::text_enum;
+use std::fmt;
+
+/// The kinds of answer a refusal maps to (the HTTP layer turns them into status codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The session's state or another booking does not allow it (`409`).
+    Conflict,
+    /// A credit or an authorization is needed (`402`).
+    PaymentRequired,
+    /// It breaks a rule of the domain (`422`).
+    RuleBroken,
+}
+
+/// Stable codes of every refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalCode {
+    /// No session credit left (402).
+    NoCredit,
+    /// Psychiatry is held by video only (422).
+    PsychiatryRequiresVideo,
+    /// The client's plan does not offer this modality (422).
+    ModalityNotInPlan,
+    /// The client's plan does not offer this length (422).
+    DurationNotInPlan,
+    /// The provider does not offer this service (422).
+    ProviderDoesNotOfferService,
+    /// The start is closer than the booking notice allows (422).
+    BookingNoticeTooShort,
+    /// The client did not agree to the cancellation policy (422).
+    CancellationPolicyNotAccepted,
+    /// The client's coverage cannot book this way yet (422).
+    CoverageNotSupported,
+    /// The session is not awaiting the provider's answer (409).
+    NotAwaitingConfirmation,
+    /// The join link does not work yet, or no longer (409).
+    JoinNotOpen,
+    /// The request names a client this service does not know (422).
+    UnknownClient,
+    /// The request names a provider this service does not know (422).
+    UnknownProvider,
+    /// The plan is not in the configuration's plan table (422).
+    UnknownPlan,
+    /// The plan belongs to another coverage (422).
+    PlanCoverageMismatch,
+}
+
+text_enum!(RefusalCode, "refusal code", {
+    NoCredit => "no_credit",
+    PsychiatryRequiresVideo => "psychiatry_requires_video",
+    ModalityNotInPlan => "modality_not_in_plan",
+    DurationNotInPlan => "duration_not_in_plan",
+    ProviderDoesNotOfferService => "provider_does_not_offer_service",
+    BookingNoticeTooShort => "booking_notice_too_short",
+    CancellationPolicyNotAccepted => "cancellation_policy_not_accepted",
+    CoverageNotSupported => "coverage_not_supported",
+    NotAwaitingConfirmation => "not_awaiting_confirmation",
+    JoinNotOpen => "join_not_open",
+    UnknownClient => "unknown_client",
+    UnknownProvider => "unknown_provider",
+    UnknownPlan => "unknown_plan",
+    PlanCoverageMismatch => "plan_coverage_mismatch",
+});
+
+impl RefusalCode {
+    /// What kind of answer this refusal is.
+    pub const fn kind(&self) -> RefusalKind {
+        match self {
+            RefusalCode::NoCredit => RefusalKind::PaymentRequired,
+            RefusalCode::NotAwaitingConfirmation | RefusalCode::JoinNotOpen => {
+                RefusalKind::Conflict
+            }
+            RefusalCode::PsychiatryRequiresVideo
+            | RefusalCode::ModalityNotInPlan
+            | RefusalCode::DurationNotInPlan
+            | RefusalCode::ProviderDoesNotOfferService
+            | RefusalCode::BookingNoticeTooShort
+            | RefusalCode::CancellationPolicyNotAccepted
+            | RefusalCode::CoverageNotSupported
+            | RefusalCode::UnknownClient
+            | RefusalCode::UnknownProvider
+            | RefusalCode::UnknownPlan
+            | RefusalCode::PlanCoverageMismatch => RefusalKind::RuleBroken,
+        }
+    }
+}
+
+/// A refused request: its code and a message for a person.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Refusal {
+    /// The stable code.
+    pub code: RefusalCode,
+    /// For a person.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal with this code and message.
+    pub fn new(code: RefusalCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Finds a refusal written by `Display` (`code: message`) inside a failure message, which
+    /// Temporal may have prefixed with its own words.
+    pub fn from_failure_message(text: &str) -> Option<Self> {
+        RefusalCode::ALL.iter().find_map(|code| {
+            let marker = format!("{code}: ");
+            let start = text.find(&marker)?;
+            Some(Self::new(*code, &text[start + marker.len()..]))
+        })
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_itself_back_from_a_wrapped_failure_message() {
+        let refusal = Refusal::new(
+            RefusalCode::NotAwaitingConfirmation,
+            "the session is confirmed",
+        );
+        let wrapped = format!("Workflow execution error: {refusal}");
+        assert_eq!(Refusal::from_failure_message(&wrapped), Some(refusal));
+        assert_eq!(Refusal::from_failure_message("something else broke"), None);
+    }
+}

@@ -1,0 +1,15 @@
+//! Everything that speaks to Temporal: the connection, the worker that runs the `LiveSession`
+//! workflow and its activities, the typed client the API uses to start and steer sessions, and
+//! the local dev server that the run command and the tests start.
+
+pub mod client;
+pub mod dev_server;
+pub mod sessions;
+pub mod settings;
+pub mod worker;
+
+pub use client::connect;
+pub use dev_server::{DevServer, DevServerOptions};
+pub use sessions::{SessionCallError, Sessions};
+pub use settings::TemporalSettings;
+pub use worker::SessionWorker;

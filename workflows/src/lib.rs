@@ -1,0 +1,12 @@
+//! The `LiveSession` workflow: one booked session from request to its end, as DOMAIN.md tells
+//! it, plus the contracts of the activities it calls.
+//!
+//! Deterministic code only: time comes from `ctx.workflow_time()`, waiting from `ctx.timer()`,
+//! and every effect (database, messages, media) is an activity. The activities themselves live in
+//! the `livesessions-activities` crate and are bound to these contracts at compile time.
+
+pub mod activities;
+pub mod live_session;
+pub mod search_attributes;
+
+pub use live_session::{Join, LiveSession, LiveSessionInput};
