@@ -1,1 +1,453 @@
-//! placeholder
+//! The end-to-end test harness: the real application on a random port, against a real Temporal
+//! dev server (one per test binary, on a free port, store in memory) and a real database (a fresh
+//! PostgreSQL database or a fresh SQLite file per test). Nothing is mocked.
+//!
+//! `./dev test` installs the temporal CLI and points `LIVESESSIONS_TEMPORAL_CLI` at it, and
+//! names the PostgreSQL server in `LIVESESSIONS_TEST_DATABASE_URL`.
+
+use chrono::{DateTime, Utc};
+use livesessions::Settings;
+use livesessions::startup::Application;
+use livesessions_activities::Db;
+use livesessions_api::JwtKeys;
+use livesessions_domain::{
+    ClientId, Policy, ProviderId, Role, SessionId, SessionSnapshot, SessionState,
+};
+use livesessions_worker::{DevServer, DevServerOptions, Sessions, TemporalSettings};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh database on the PostgreSQL server of `LIVESESSIONS_TEST_DATABASE_URL`.
+    Postgres,
+    /// A fresh SQLite file.
+    Sqlite,
+}
+
+fn temporal_cli() -> PathBuf {
+    match std::env::var_os("LIVESESSIONS_TEMPORAL_CLI") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/temporal/bin/temporal"),
+    }
+}
+
+/// The address of this test binary's Temporal dev server, started on first use. It allows time
+/// skipping and knows the session search attributes.
+pub fn temporal_address() -> String {
+    static SERVER: OnceLock<DevServer> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            let options = DevServerOptions {
+                cli: temporal_cli(),
+                port: None,
+                ui_port: None,
+                db_file: None,
+                time_skipping: true,
+                log_file: None,
+            };
+            DevServer::start(&options)
+                .expect("the Temporal dev server starts (run the tests with ./dev test)")
+        })
+        .address()
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("LIVESESSIONS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database made for one test and removed after it.
+struct TestDatabase {
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    DropPostgres { admin_url: String, name: String },
+    RemoveFile(PathBuf),
+}
+
+impl TestDatabase {
+    async fn create(backend: Backend) -> Self {
+        let name = format!("ls_test_{}", uuid::Uuid::new_v4().simple());
+        match backend {
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let admin = Db::connect(&admin_url)
+                    .await
+                    .expect("PostgreSQL answers (run the tests with ./dev test)");
+                let Db::Postgres(pool) = &admin else {
+                    unreachable!("a postgres:// URL")
+                };
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(pool)
+                    .await
+                    .expect("create the test database");
+                admin.close().await;
+                let (base, _) = admin_url
+                    .rsplit_once('/')
+                    .expect("the URL names a database");
+                Self {
+                    url: format!("{base}/{name}"),
+                    cleanup: Cleanup::DropPostgres { admin_url, name },
+                }
+            }
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                Self {
+                    url: format!("sqlite://{}", path.display()),
+                    cleanup: Cleanup::RemoveFile(path),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::DropPostgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; a runtime of its own on another thread
+                // can block on the async driver.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
+                    runtime.block_on(async {
+                        let admin = Db::connect(&admin_url).await.ok()?;
+                        if let Db::Postgres(pool) = &admin {
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(pool)
+                            .await;
+                        }
+                        admin.close().await;
+                        Some(())
+                    })
+                })
+                .join();
+            }
+            Cleanup::RemoveFile(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+        }
+    }
+}
+
+/// The policy tests use unless they say otherwise: the defaults, with no booking notice so a
+/// session can start within the test's minute.
+pub fn test_policy() -> Policy {
+    Policy {
+        booking_notice: Duration::ZERO,
+        ..Policy::default()
+    }
+}
+
+/// One running application (API and worker on their own runtime thread) with its own database
+/// and task queue, on the shared Temporal server.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// An HTTP client that does not follow redirects.
+    pub http: reqwest::Client,
+    /// The application's database, for checks the API does not expose.
+    pub db: Db,
+    /// Typed access to the session workflows (queries, histories).
+    pub sessions: Sessions,
+    /// The Temporal client.
+    pub temporal: temporalio_client::Client,
+    /// The application's task queue (unique per test).
+    pub task_queue: String,
+    keys: JwtKeys,
+    stop: CancellationToken,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    /// Starts the application on `backend` with `policy`.
+    pub async fn spawn(backend: Backend, policy: Policy) -> Self {
+        let temporal_address = tokio::task::spawn_blocking(temporal_address)
+            .await
+            .expect("dev server thread");
+        let database = TestDatabase::create(backend).await;
+        let secret = uuid::Uuid::new_v4().to_string();
+        let task_queue = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let mut settings = Settings::default();
+        settings.http.addr = "127.0.0.1:0".into();
+        settings.database.url = database.url.clone();
+        settings.temporal = TemporalSettings {
+            address: temporal_address,
+            task_queue: task_queue.clone(),
+            ..TemporalSettings::default()
+        };
+        settings.auth.jwt_secret = Some(secret.clone());
+        settings.policy = policy;
+
+        let stop = CancellationToken::new();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let app_stop = stop.clone();
+        let app_settings = settings.clone();
+        let thread = std::thread::spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let app = match Application::build(app_settings).await {
+                    Ok(app) => app,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return Ok(());
+                    }
+                };
+                let api = app.bind_api().await?;
+                let _ = ready_tx.send(Ok(api.local_addr()));
+                app.run(api, app_stop).await
+            })
+        });
+        let addr = ready_rx
+            .await
+            .expect("the app thread answers")
+            .expect("the application starts");
+        let db = Db::connect(&settings.database.url)
+            .await
+            .expect("the test database");
+        let temporal = livesessions_worker::connect(&settings.temporal)
+            .await
+            .expect("Temporal answers");
+        let app = Self {
+            address: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
+            db,
+            sessions: Sessions::new(temporal.clone(), &settings.temporal),
+            temporal,
+            task_queue,
+            keys: JwtKeys::from_secret(&secret),
+            stop,
+            thread: Some(thread),
+            _database: database,
+        };
+        app.wait_until_healthy().await;
+        app
+    }
+
+    async fn wait_until_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = self
+                .http
+                .get(format!("{}/healthz", self.address))
+                .send()
+                .await
+            {
+                if response.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the API never became healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A valid bearer token for `sub` in `role`.
+    pub fn token(&self, role: Role, sub: impl ToString) -> String {
+        self.keys
+            .mint(&sub.to_string(), role, Duration::from_secs(3600))
+    }
+
+    /// A token for the `service` role.
+    pub fn service_token(&self) -> String {
+        self.token(Role::Service, "test-service")
+    }
+
+    /// Sends a request; answers the status and the JSON body (`Value::Null` when there is none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.address)
+        };
+        let mut request = self.http.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    /// `GET` with a token.
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    /// `POST` with a token and a JSON body.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    /// Registers a new client on a plan; answers their id.
+    pub async fn new_client(&self, coverage: &str, plan: &str) -> ClientId {
+        let id = ClientId::random();
+        let body = json!({"coverage": coverage, "plan": plan, "time_zone": "America/New_York",
+                          "email": "client@example.com", "display_name": "A. Client"});
+        let (status, answer) = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/clients/{id}"),
+                Some(&self.service_token()),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        id
+    }
+
+    /// Registers a new provider; answers their id.
+    pub async fn new_provider(&self, specialty: &str) -> ProviderId {
+        let id = ProviderId::random();
+        let body = json!({"specialty": specialty, "time_zone": "Europe/London",
+                          "email": "provider@example.com", "display_name": "Dr. Provider"});
+        let (status, answer) = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/providers/{id}"),
+                Some(&self.service_token()),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        id
+    }
+
+    /// Requests a 30-minute therapy video session as the client; answers status and body.
+    pub async fn request_session(
+        &self,
+        client: ClientId,
+        provider: ProviderId,
+        starts_at: DateTime<Utc>,
+    ) -> (StatusCode, Value) {
+        let body = json!({"client_id": client, "provider_id": provider, "service": "therapy", "modality": "video",
+                          "duration_minutes": 30, "starts_at": starts_at, "time_zone": "America/New_York",
+                          "accept_cancellation_policy": true});
+        self.post("/v1/sessions", &self.token(Role::Client, client), body)
+            .await
+    }
+
+    /// Polls `GET /v1/sessions/{id}` until the session is in `state` (30 s at most).
+    pub async fn wait_for_state(&self, id: SessionId, state: SessionState) -> SessionSnapshot {
+        let token = self.service_token();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.get(&format!("/v1/sessions/{id}"), &token).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let session: SessionSnapshot = serde_json::from_value(body).expect("a session");
+            if session.state == state {
+                return session;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "session {id} stayed {} instead of becoming {state}",
+                session.state
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The kinds of the messages in a client's room, oldest first.
+    pub async fn room_message_kinds(&self, client: ClientId) -> Vec<String> {
+        let (status, body) = self
+            .get(
+                &format!("/v1/rooms/{client}/messages"),
+                &self.service_token(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["kind"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// A client's credits as `(available, reserved)`.
+    pub async fn credits(&self, client: ClientId) -> (i64, i64) {
+        let (status, body) = self
+            .get(
+                &format!("/v1/clients/{client}/credits"),
+                &self.service_token(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (
+            body["available"].as_i64().expect("available"),
+            body["reserved"].as_i64().expect("reserved"),
+        )
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(thread) = self.thread.take() {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("the application stopped with an error: {e:#}"),
+                Err(_) => eprintln!("the application thread panicked"),
+            }
+        }
+    }
+}
+
+/// Declares each named test twice, once per database: `async fn name(backend: Backend)` becomes
+/// `postgres::name` and `sqlite::name`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),+ $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )+
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )+
+        }
+    };
+}

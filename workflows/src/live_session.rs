@@ -125,103 +125,15 @@ impl LiveSession {
         }
     }
 
-    /// The lifecycle of DOMAIN.md, top to bottom.
+    /// The lifecycle of DOMAIN.md, top to bottom; then waits for the update handlers still
+    /// answering their callers, so none is cut off by the workflow's end.
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<SessionSnapshot> {
-        let ctx = &*ctx;
-        let policy = ctx.state(|s| s.policy.clone());
-
-        // 1. Requested: the booking and a credit are held, or the booking is refused.
-        if !hold_booking(ctx).await? {
-            return Ok(snapshot(ctx));
-        }
-
-        // 2. Awaiting confirmation: the provider answers before the window closes, or the
-        //    request expires. Either unhappy end gives the credit back and invites the client
-        //    to pick another time.
-        let confirm_by = ctx.state(|s| s.session.confirm_by);
-        wait_until(ctx, confirm_by, "confirmation window", |s| {
-            s.answer.is_some()
-        })
-        .await?;
-        match ctx.state(|s| s.answer) {
-            Some(ProviderAnswer::Confirm) => {
-                enter(ctx, SessionState::Confirmed, None).await?;
-                notify(ctx, Notice::Confirmed).await?;
-            }
-            Some(ProviderAnswer::Decline) => {
-                let end = End::new(
-                    SessionState::Declined,
-                    Outcome::ProviderDeclined,
-                    CreditStatus::Released,
-                );
-                return finish(ctx, end.telling(Notice::Declined)).await;
-            }
-            None => {
-                let end = End::new(
-                    SessionState::Expired,
-                    Outcome::ConfirmationWindowClosed,
-                    CreditStatus::Released,
-                );
-                return finish(ctx, end.telling(Notice::Expired)).await;
-            }
-        }
-
-        // 3. Confirmed, waiting: the media room and one join link per person, working from
-        //    shortly before the start until the grace period ends.
-        let starts_at = ctx.state(|s| s.session.starts_at);
-        let (opens_at, grace_ends) = policy.join_window(starts_at);
-        open_room(ctx, opens_at, grace_ends).await?;
-
-        // 4. Join detection: the session begins when both have joined. A provider who never
-        //    joins costs the client nothing; a client who never joins loses the credit.
-        wait_until(ctx, grace_ends, "join grace period", |s| {
-            s.session.joined.both().is_some()
-        })
-        .await?;
-        let joined = ctx.state(|s| s.session.joined);
-        let Some(both_joined_at) = joined.both() else {
-            let end = if joined.provider.is_none() {
-                End::new(
-                    SessionState::ProviderNoShow,
-                    Outcome::ProviderDidNotJoin,
-                    CreditStatus::Released,
-                )
-                .telling(Notice::ProviderNoShow)
-            } else {
-                End::new(
-                    SessionState::ClientNoShow,
-                    Outcome::ClientDidNotJoin,
-                    CreditStatus::Forfeited,
-                )
-                .telling(Notice::ClientNoShow)
-            };
-            return finish(ctx, end).await;
-        };
-        enter(ctx, SessionState::InProgress, None).await?;
-
-        // 5. In progress → completed: when the media room ends, or when the booked length plus
-        //    the margin has passed since the session began.
-        let duration = delta(Duration::from_secs(
-            60 * u64::from(ctx.state(|s| s.session.duration_minutes)),
-        ));
-        let ends_by = starts_at.max(both_joined_at) + duration + delta(policy.completion_margin);
-        let outcome = if wait_until(ctx, ends_by, "booked length + completion margin", |s| {
-            s.room_ended
-        })
-        .await?
-        {
-            Outcome::RoomEnded
-        } else {
-            Outcome::CompletionMarginElapsed
-        };
-
-        // 6. After: the credit is consumed for good.
-        finish(
-            ctx,
-            End::new(SessionState::Completed, outcome, CreditStatus::Consumed),
-        )
-        .await
+        let result = lifecycle(ctx).await;
+        let handlers = ctx.clone();
+        ctx.wait_condition(move |_| handlers.all_handlers_finished())
+            .await?;
+        result
     }
 
     /// The booking's answer, for Update-with-Start: the held session, or why it was refused.
@@ -328,6 +240,102 @@ impl LiveSession {
     fn has_unrecorded_changes(&self) -> bool {
         self.session.version > self.recorded_version
     }
+}
+
+/// One live session, as DOMAIN.md tells it. Every step does its effects first (credits, room,
+/// messages) and then records the state that reports them, so a state seen in the read model
+/// means its effects are done.
+async fn lifecycle(ctx: &Ctx) -> WorkflowResult<SessionSnapshot> {
+    let policy = ctx.state(|s| s.policy.clone());
+    let starts_at = ctx.state(|s| s.session.starts_at);
+
+    // 1. Requested: the booking and a credit are held, or the booking is refused.
+    if !hold_booking(ctx).await? {
+        return Ok(snapshot(ctx));
+    }
+
+    // 2. Awaiting confirmation: the provider answers before the window closes, or the request
+    //    expires. Either unhappy end gives the credit back and invites the client to pick
+    //    another time.
+    let confirm_by = ctx.state(|s| s.session.confirm_by);
+    wait_until(ctx, confirm_by, "confirmation window", |s| {
+        s.answer.is_some()
+    })
+    .await?;
+    let (opens_at, grace_ends) = policy.join_window(starts_at);
+    match ctx.state(|s| s.answer) {
+        Some(ProviderAnswer::Confirm) => {
+            // 3. Confirmed, waiting: the media room and one join link per person, working
+            //    from shortly before the start until the grace period ends.
+            open_room(ctx, opens_at, grace_ends).await?;
+            notify(ctx, Notice::Confirmed).await?;
+            enter(ctx, SessionState::Confirmed, None).await?;
+        }
+        Some(ProviderAnswer::Decline) => {
+            let end = End::new(
+                SessionState::Declined,
+                Outcome::ProviderDeclined,
+                CreditStatus::Released,
+            );
+            return finish(ctx, end.telling(Notice::Declined)).await;
+        }
+        None => {
+            let end = End::new(
+                SessionState::Expired,
+                Outcome::ConfirmationWindowClosed,
+                CreditStatus::Released,
+            );
+            return finish(ctx, end.telling(Notice::Expired)).await;
+        }
+    }
+
+    // 4. Join detection: the session begins when both have joined. A provider who never joins
+    //    costs the client nothing; a client who never joins loses the credit.
+    wait_until(ctx, grace_ends, "join grace period", |s| {
+        s.session.joined.both().is_some()
+    })
+    .await?;
+    let joined = ctx.state(|s| s.session.joined);
+    let Some(both_joined_at) = joined.both() else {
+        let end = if joined.provider.is_none() {
+            End::new(
+                SessionState::ProviderNoShow,
+                Outcome::ProviderDidNotJoin,
+                CreditStatus::Released,
+            )
+            .telling(Notice::ProviderNoShow)
+        } else {
+            End::new(
+                SessionState::ClientNoShow,
+                Outcome::ClientDidNotJoin,
+                CreditStatus::Forfeited,
+            )
+            .telling(Notice::ClientNoShow)
+        };
+        return finish(ctx, end).await;
+    };
+    enter(ctx, SessionState::InProgress, None).await?;
+
+    // 5. In progress → completed: when the media room ends, or when the booked length plus the
+    //    margin has passed since the session began.
+    let length = Duration::from_secs(60 * u64::from(ctx.state(|s| s.session.duration_minutes)));
+    let ends_by = starts_at.max(both_joined_at) + delta(length) + delta(policy.completion_margin);
+    let outcome = if wait_until(ctx, ends_by, "booked length + completion margin", |s| {
+        s.room_ended
+    })
+    .await?
+    {
+        Outcome::RoomEnded
+    } else {
+        Outcome::CompletionMarginElapsed
+    };
+
+    // 6. After: the credit is consumed for good.
+    finish(
+        ctx,
+        End::new(SessionState::Completed, outcome, CreditStatus::Consumed),
+    )
+    .await
 }
 
 /// How a session ends: its final state, why, what the client is told and where the credit goes.
@@ -569,8 +577,8 @@ async fn open_room(
     Ok(())
 }
 
-/// The last step of every path: the credit goes where the end says, the final state is entered
-/// and the client told.
+/// The last step of every path: the credit goes where the end says, the client is told, and
+/// the final state is entered.
 async fn finish(ctx: &Ctx, end: End) -> WorkflowResult<SessionSnapshot> {
     let credit = end.credit;
     let (session_id, held_credit) = ctx.state(|s| (s.session.id, s.session.credit));
@@ -592,9 +600,9 @@ async fn finish(ctx: &Ctx, end: End) -> WorkflowResult<SessionSnapshot> {
             })
         });
     }
-    enter(ctx, end.state, Some(end.outcome)).await?;
     if let Some(notice) = end.notice {
         notify(ctx, notice).await?;
     }
+    enter(ctx, end.state, Some(end.outcome)).await?;
     Ok(snapshot(ctx))
 }

@@ -1,0 +1,448 @@
+//! The walking skeleton, end to end on both databases: one live session from request to
+//! completion, the provider declining, the request expiring, and the API's auth and error rules.
+
+use chrono::{TimeDelta, Utc};
+use livesessions_domain::{CreditStatus, Outcome, Role, SessionId, SessionSnapshot, SessionState};
+use livesessions_tests::{Backend, TestApp, on_both_databases, test_policy};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+on_both_databases!(
+    main_path_reaches_completed,
+    decline_releases_the_credit,
+    expiry_releases_the_credit_and_tells_the_client,
+    no_credit_is_refused_with_402,
+    requests_without_a_valid_token_get_401,
+    another_clients_session_is_404,
+    malformed_bodies_get_400_in_the_error_format,
+);
+
+fn session_id(body: &Value) -> SessionId {
+    serde_json::from_value(body["id"].clone()).expect("a session id")
+}
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+async fn main_path_reaches_completed(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let client = app
+        .new_client("subscription", "subscription-standard")
+        .await;
+    let provider = app.new_provider("therapist").await;
+    let (available_before, _) = app.credits(client).await;
+
+    let (status, body) = app
+        .request_session(client, provider, Utc::now() + TimeDelta::minutes(1))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["state"], "requested");
+    assert_eq!(body["credit"]["status"], "reserved");
+    let id = session_id(&body);
+    assert_eq!(body["workflow_id"], format!("live-session-{id}"));
+    assert_eq!(app.credits(client).await, (available_before - 1, 1));
+
+    let provider_token = app.token(Role::Provider, provider);
+    let (status, body) = app
+        .post(
+            &format!("/v1/sessions/{id}/confirm"),
+            &provider_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "confirmed");
+
+    // Each person fetches their own join link and follows it into the room.
+    let mut room_page = String::new();
+    for (role, person) in [
+        (Role::Client, client.to_string()),
+        (Role::Provider, provider.to_string()),
+    ] {
+        let (status, link) = app
+            .get(
+                &format!("/v1/sessions/{id}/join"),
+                &app.token(role, &person),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{link}");
+        let url = link["url"].as_str().expect("a join url");
+        let response = app
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("the join link answers");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        room_page = response.headers()["location"].to_str().unwrap().to_string();
+    }
+    let session = app.wait_for_state(id, SessionState::InProgress).await;
+    assert!(session.joined.client.is_some() && session.joined.provider.is_some());
+
+    // The media room ends: the session is completed and the credit consumed.
+    let (path, query) = room_page
+        .split_once('?')
+        .expect("a token in the room page link");
+    let (status, _) = app
+        .call(Method::POST, &format!("{path}/end?{query}"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let session = app.wait_for_state(id, SessionState::Completed).await;
+    assert_eq!(session.outcome, Some(Outcome::RoomEnded));
+    assert_eq!(
+        session.credit.map(|c| c.status),
+        Some(CreditStatus::Consumed)
+    );
+    let states: Vec<SessionState> = session.history.iter().map(|change| change.state).collect();
+    assert_eq!(
+        states,
+        [
+            SessionState::Requested,
+            SessionState::Confirmed,
+            SessionState::InProgress,
+            SessionState::Completed
+        ]
+    );
+    assert_eq!(app.credits(client).await, (available_before - 1, 0));
+    assert_eq!(app.room_message_kinds(client).await, ["session_confirmed"]);
+
+    // The workflow's own view agrees with the read model.
+    let live: SessionSnapshot = app.sessions.snapshot(id).await.unwrap_or(session.clone());
+    assert_eq!(live.state, SessionState::Completed);
+}
+
+async fn decline_releases_the_credit(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let client = app
+        .new_client("subscription", "subscription-standard")
+        .await;
+    let provider = app.new_provider("therapist").await;
+    let (available_before, _) = app.credits(client).await;
+    let (status, body) = app
+        .request_session(client, provider, Utc::now() + TimeDelta::hours(3))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = session_id(&body);
+
+    // The client cannot answer for the provider, and another provider cannot see the request.
+    let (status, body) = app
+        .post(
+            &format!("/v1/sessions/{id}/decline"),
+            &app.token(Role::Client, client),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let stranger = app.new_provider("therapist").await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/sessions/{id}/decline"),
+            &app.token(Role::Provider, stranger),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let (status, body) = app
+        .post(
+            &format!("/v1/sessions/{id}/decline"),
+            &app.token(Role::Provider, provider),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "declined");
+    assert_eq!(body["outcome"], "provider_declined");
+    assert_eq!(body["credit"]["status"], "released");
+    let session = app.wait_for_state(id, SessionState::Declined).await;
+    assert_eq!(session.outcome, Some(Outcome::ProviderDeclined));
+    assert_eq!(app.credits(client).await, (available_before, 0));
+    assert_eq!(app.room_message_kinds(client).await, ["session_declined"]);
+
+    // A second answer is refused and changes nothing.
+    let (status, body) = app
+        .post(
+            &format!("/v1/sessions/{id}/confirm"),
+            &app.token(Role::Provider, provider),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(&body, "not_awaiting_confirmation");
+    assert_eq!(
+        app.wait_for_state(id, SessionState::Declined).await.version,
+        session.version
+    );
+}
+
+async fn expiry_releases_the_credit_and_tells_the_client(backend: Backend) {
+    let policy = livesessions_domain::Policy {
+        confirm_window: Duration::from_secs(2),
+        ..test_policy()
+    };
+    let app = TestApp::spawn(backend, policy).await;
+    let client = app.new_client("eap", "eap-standard").await;
+    let provider = app.new_provider("therapist").await;
+    let (available_before, _) = app.credits(client).await;
+    let (status, body) = app
+        .request_session(client, provider, Utc::now() + TimeDelta::days(2))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = session_id(&body);
+    let requested_at: chrono::DateTime<Utc> =
+        serde_json::from_value(body["history"][0]["at"].clone()).unwrap();
+    let confirm_by: chrono::DateTime<Utc> =
+        serde_json::from_value(body["confirm_by"].clone()).unwrap();
+    assert_eq!(confirm_by - requested_at, TimeDelta::seconds(2));
+
+    let session = app.wait_for_state(id, SessionState::Expired).await;
+    assert_eq!(session.outcome, Some(Outcome::ConfirmationWindowClosed));
+    assert_eq!(
+        session.credit.map(|c| c.status),
+        Some(CreditStatus::Released)
+    );
+    assert_eq!(app.credits(client).await, (available_before, 0));
+    let (status, body) = app
+        .get(
+            &format!("/v1/rooms/{client}/messages"),
+            &app.token(Role::Client, client),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{body}");
+    assert_eq!(messages[0]["kind"], "session_expired");
+    assert!(
+        messages[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("pick another time"),
+        "{body}"
+    );
+
+    let (status, body) = app
+        .post(
+            &format!("/v1/sessions/{id}/confirm"),
+            &app.token(Role::Provider, provider),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(&body, "not_awaiting_confirmation");
+}
+
+async fn no_credit_is_refused_with_402(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let client = app
+        .new_client("subscription", "subscription-standard")
+        .await;
+    let provider = app.new_provider("therapist").await;
+    let (available, _) = app.credits(client).await;
+    for hour in 0..available {
+        let (status, body) = app
+            .request_session(client, provider, Utc::now() + TimeDelta::hours(3 + hour))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = app
+        .request_session(client, provider, Utc::now() + TimeDelta::days(1))
+        .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+    assert_error(&body, "no_credit");
+    assert_eq!(app.credits(client).await, (0, available));
+    let (_, list) = app
+        .get("/v1/sessions", &app.token(Role::Client, client))
+        .await;
+    assert_eq!(
+        list["sessions"].as_array().unwrap().len() as i64,
+        available,
+        "a refused booking leaves no session"
+    );
+}
+
+async fn requests_without_a_valid_token_get_401(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let (status, body) = app.call(Method::GET, "/v1/sessions", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "unauthorized");
+    let (status, body) = app.get("/v1/sessions", "not-a-jwt").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "unauthorized");
+    let foreign = livesessions_api::JwtKeys::from_secret("someone else's secret").mint(
+        "x",
+        Role::Service,
+        Duration::from_secs(60),
+    );
+    let (status, body) = app.get("/v1/sessions", &foreign).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "unauthorized");
+    let (status, _) = app.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "health needs no token");
+    let (status, body) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["paths"]["/v1/sessions"]["post"].is_object(),
+        "the OpenAPI document describes the API"
+    );
+}
+
+async fn another_clients_session_is_404(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let client = app
+        .new_client("subscription", "subscription-standard")
+        .await;
+    let other = app
+        .new_client("subscription", "subscription-standard")
+        .await;
+    let provider = app.new_provider("therapist").await;
+    let (status, body) = app
+        .request_session(client, provider, Utc::now() + TimeDelta::hours(5))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = session_id(&body);
+
+    let (status, body) = app
+        .get(
+            &format!("/v1/sessions/{id}"),
+            &app.token(Role::Client, client),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .get(
+            &format!("/v1/sessions/{id}"),
+            &app.token(Role::Client, other),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "not_found");
+    let (status, _) = app
+        .get(
+            &format!("/v1/sessions/{}", SessionId::random()),
+            &app.token(Role::Client, other),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a missing session and a hidden one look the same"
+    );
+    let (status, body) = app
+        .get(
+            &format!("/v1/rooms/{client}/messages"),
+            &app.token(Role::Client, other),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, list) = app
+        .get("/v1/sessions", &app.token(Role::Client, other))
+        .await;
+    assert_eq!(
+        list["sessions"],
+        json!([]),
+        "a client lists only their own sessions"
+    );
+    let (status, _) = app
+        .get(
+            &format!("/v1/sessions?client_id={client}"),
+            &app.token(Role::Client, other),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .get(
+            &format!("/v1/sessions/{id}"),
+            &app.token(Role::Finance, "finance"),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "finance reads money, not sessions"
+    );
+    let (status, body) = app
+        .request_session(other, provider, Utc::now() + TimeDelta::hours(6))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = app.post("/v1/sessions", &app.token(Role::Client, other), json!({
+        "client_id": client, "provider_id": provider, "service": "therapy", "modality": "video", "duration_minutes": 30,
+        "starts_at": Utc::now() + TimeDelta::hours(7), "time_zone": "UTC", "accept_cancellation_policy": true})).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a client books only for themselves"
+    );
+}
+
+async fn malformed_bodies_get_400_in_the_error_format(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let client = app
+        .new_client("subscription", "subscription-standard")
+        .await;
+    let provider = app.new_provider("psychiatrist").await;
+    let token = app.token(Role::Client, client);
+    let good = json!({"client_id": client, "provider_id": provider, "service": "psychiatry", "modality": "video",
+                      "duration_minutes": 30, "starts_at": Utc::now() + TimeDelta::hours(3), "time_zone": "America/New_York",
+                      "accept_cancellation_policy": true});
+    let with = |key: &str, value: Value| {
+        let mut body = good.clone();
+        body[key] = value;
+        body
+    };
+    let cases = [
+        with("modality", json!("hologram")),
+        with("starts_at", json!("next tuesday")),
+        with("time_zone", json!("Mars/Olympus")),
+        with("client_id", json!("42")),
+        with("surprise", json!(true)),
+        json!({"client_id": client}),
+    ];
+    for body in cases {
+        let (status, answer) = app.post("/v1/sessions", &token, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {answer}");
+        assert_error(&answer, "malformed_request");
+    }
+    let response = app
+        .http
+        .post(format!("{}/v1/sessions", app.address))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_error(&response.json().await.unwrap(), "malformed_request");
+    let (status, body) = app.get("/v1/sessions/not-a-uuid", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "malformed_request");
+
+    // Well-formed but against the rules: 422 with the rule's code.
+    let (status, body) = app
+        .post("/v1/sessions", &token, with("modality", json!("audio")))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "psychiatry_requires_video");
+    let (status, body) = app
+        .post(
+            "/v1/sessions",
+            &token,
+            with("accept_cancellation_policy", json!(false)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "cancellation_policy_not_accepted");
+    assert_eq!(
+        app.credits(client).await.1,
+        0,
+        "nothing was held by refused requests"
+    );
+}
