@@ -249,15 +249,13 @@ impl TestApp {
     async fn wait_until_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(response) = self
+            let health = self
                 .http
                 .get(format!("{}/healthz", self.address))
                 .send()
-                .await
-            {
-                if response.status() == StatusCode::OK {
-                    return;
-                }
+                .await;
+            if health.is_ok_and(|response| response.status() == StatusCode::OK) {
+                return;
             }
             assert!(Instant::now() < deadline, "the API never became healthy");
             tokio::time::sleep(Duration::from_millis(50)).await;

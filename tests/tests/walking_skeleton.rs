@@ -2,8 +2,13 @@
 //! completion, the provider declining, the request expiring, and the API's auth and error rules.
 
 use chrono::{TimeDelta, Utc};
-use livesessions_domain::{CreditStatus, Outcome, Role, SessionId, SessionSnapshot, SessionState};
+use livesessions_activities::billing;
+use livesessions_domain::{
+    Coverage, CreditStatus, Joined, Modality, Outcome, Role, Service, SessionId, SessionSnapshot,
+    SessionState, StateChange, TimeZoneName,
+};
 use livesessions_tests::{Backend, TestApp, on_both_databases, test_policy};
+use livesessions_workflows::activities::HoldOutcome;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -16,6 +21,7 @@ on_both_databases!(
     requests_without_a_valid_token_get_401,
     another_clients_session_is_404,
     malformed_bodies_get_400_in_the_error_format,
+    a_retried_hold_answers_what_the_first_attempt_committed,
 );
 
 fn session_id(body: &Value) -> SessionId {
@@ -166,6 +172,19 @@ async fn decline_releases_the_credit(backend: Backend) {
     assert_eq!(session.outcome, Some(Outcome::ProviderDeclined));
     assert_eq!(app.credits(client).await, (available_before, 0));
     assert_eq!(app.room_message_kinds(client).await, ["session_declined"]);
+    let room = format!("/v1/rooms/{client}/messages");
+    let (status, body) = app.get(&room, &app.token(Role::Provider, provider)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the client's provider reads their room: {body}"
+    );
+    let (status, body) = app.get(&room, &app.token(Role::Provider, stranger)).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another provider does not: {body}"
+    );
 
     // A second answer is refused and changes nothing.
     let (status, body) = app
@@ -445,4 +464,51 @@ async fn malformed_bodies_get_400_in_the_error_format(backend: Backend) {
         0,
         "nothing was held by refused requests"
     );
+}
+
+/// The crash between the two steps of a booking: the hold committed but the worker died before
+/// reporting it, so Temporal runs the activity again. The retry must hold nothing new.
+async fn a_retried_hold_answers_what_the_first_attempt_committed(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let client = app
+        .new_client("subscription", "subscription-standard")
+        .await;
+    let provider = app.new_provider("therapist").await;
+    let (available_before, _) = app.credits(client).await;
+    let now = Utc::now();
+    let id = SessionId::random();
+    let snapshot = SessionSnapshot {
+        id,
+        workflow_id: id.workflow_id(),
+        state: SessionState::Requested,
+        client_id: client,
+        provider_id: provider,
+        service: Service::Therapy,
+        modality: Modality::Audio,
+        duration_minutes: 45,
+        starts_at: now + TimeDelta::days(3),
+        time_zone: TimeZoneName::parse("Europe/Paris").unwrap(),
+        confirm_by: now + TimeDelta::days(1),
+        coverage: Coverage::Subscription,
+        credit: None,
+        joined: Joined::default(),
+        outcome: None,
+        history: vec![StateChange {
+            state: SessionState::Requested,
+            at: now,
+        }],
+        version: 1,
+    };
+    let first = billing::hold(&app.db, &snapshot, now).await.unwrap();
+    let retry = billing::hold(&app.db, &snapshot, now + TimeDelta::seconds(5))
+        .await
+        .unwrap();
+    assert!(matches!(first, HoldOutcome::Held { .. }), "{first:?}");
+    assert_eq!(first, retry);
+    assert_eq!(app.credits(client).await, (available_before - 1, 1));
+    let (status, body) = app
+        .get(&format!("/v1/sessions/{id}"), &app.service_token())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["modality"], "audio");
 }

@@ -56,13 +56,13 @@ pub async fn record(
 
 /// Whether a row exists for this session (inside a write transaction).
 pub(crate) async fn exists(tx: &mut WriteTx, id: SessionId) -> Result<bool, StorageError> {
-    let found: Option<i64> = with_tx!(tx, |conn| {
-        sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = $1")
+    let found: i64 = with_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE id = $1")
             .bind(id.as_uuid())
-            .fetch_optional(&mut *conn)
+            .fetch_one(&mut *conn)
             .await
     })?;
-    Ok(found.is_some())
+    Ok(found > 0)
 }
 
 /// The newest snapshot of one session.
@@ -82,16 +82,16 @@ pub async fn exists_between(
     client: ClientId,
     provider: ProviderId,
 ) -> Result<bool, StorageError> {
-    let found: Option<i64> = with_pool!(db, |pool| {
+    let found: i64 = with_pool!(db, |pool| {
         sqlx::query_scalar(
-            "SELECT 1 FROM sessions WHERE client_id = $1 AND provider_id = $2 LIMIT 1",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM sessions WHERE client_id = $1 AND provider_id = $2 LIMIT 1) AS found",
         )
         .bind(client.as_uuid())
         .bind(provider.as_uuid())
-        .fetch_optional(pool)
+        .fetch_one(pool)
         .await
     })?;
-    Ok(found.is_some())
+    Ok(found > 0)
 }
 
 /// Which sessions to list; `None` matches everything.
