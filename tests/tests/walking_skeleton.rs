@@ -3,11 +3,13 @@
 
 use chrono::{TimeDelta, Utc};
 use livesessions_activities::billing;
+use livesessions_domain::Party;
 use livesessions_domain::{
     Coverage, CreditStatus, Joined, Modality, Outcome, Role, Service, SessionId, SessionSnapshot,
     SessionState, StateChange, TimeZoneName,
 };
 use livesessions_tests::{Backend, TestApp, on_both_databases, test_policy};
+use livesessions_workflows::Join;
 use livesessions_workflows::activities::HoldOutcome;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -22,6 +24,7 @@ on_both_databases!(
     another_clients_session_is_404,
     malformed_bodies_get_400_in_the_error_format,
     a_retried_hold_answers_what_the_first_attempt_committed,
+    a_room_ending_with_the_joins_still_completes,
 );
 
 fn session_id(body: &Value) -> SessionId {
@@ -90,10 +93,8 @@ async fn main_path_reaches_completed(backend: Backend) {
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         room_page = response.headers()["location"].to_str().unwrap().to_string();
     }
-    let session = app.wait_for_state(id, SessionState::InProgress).await;
-    assert!(session.joined.client.is_some() && session.joined.provider.is_some());
-
-    // The media room ends: the session is completed and the credit consumed.
+    // The media room ends right away, perhaps before the workflow has acted on the joins: the
+    // session still passes through in_progress and completes, and the credit is consumed.
     let (path, query) = room_page
         .split_once('?')
         .expect("a token in the room page link");
@@ -103,6 +104,7 @@ async fn main_path_reaches_completed(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     let session = app.wait_for_state(id, SessionState::Completed).await;
     assert_eq!(session.outcome, Some(Outcome::RoomEnded));
+    assert!(session.joined.client.is_some() && session.joined.provider.is_some());
     assert_eq!(
         session.credit.map(|c| c.status),
         Some(CreditStatus::Consumed)
@@ -511,4 +513,51 @@ async fn a_retried_hold_answers_what_the_first_attempt_committed(backend: Backen
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["modality"], "audio");
+}
+
+/// The media service may report the room's end in the same breath as the joins, before the
+/// workflow has acted on them: the end must not be lost.
+async fn a_room_ending_with_the_joins_still_completes(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let client = app
+        .new_client("subscription", "subscription-standard")
+        .await;
+    let provider = app.new_provider("therapist").await;
+    let (status, body) = app
+        .request_session(client, provider, Utc::now() + TimeDelta::minutes(1))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = session_id(&body);
+    let (status, body) = app
+        .post(
+            &format!("/v1/sessions/{id}/confirm"),
+            &app.token(Role::Provider, provider),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let now = Utc::now();
+    let (client_joined, provider_joined, ended) = tokio::join!(
+        app.sessions.joined(
+            id,
+            Join {
+                party: Party::Client,
+                at: now
+            }
+        ),
+        app.sessions.joined(
+            id,
+            Join {
+                party: Party::Provider,
+                at: now
+            }
+        ),
+        app.sessions.room_ended(id),
+    );
+    client_joined.unwrap();
+    provider_joined.unwrap();
+    ended.unwrap();
+    let session = app.wait_for_state(id, SessionState::Completed).await;
+    assert_eq!(session.outcome, Some(Outcome::RoomEnded));
 }

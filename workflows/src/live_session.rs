@@ -205,10 +205,14 @@ impl LiveSession {
         }
     }
 
-    /// The media room ended. Counts only once the session is in progress.
+    /// The media room ended. Counts once the room exists (the session is confirmed); the joins
+    /// that came before it may not have been acted on yet.
     #[signal]
     pub fn room_ended(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _: ()) {
-        if self.session.state == SessionState::InProgress {
+        if matches!(
+            self.session.state,
+            SessionState::Confirmed | SessionState::InProgress
+        ) {
             self.room_ended = true;
         }
     }
