@@ -1,9 +1,9 @@
-//! Storage: keeps the `sessions` read model current for the workflow.
+//! Storage: keeps the `sessions` and `messaging_sessions` read models current for the workflows.
 
-use crate::storage::{Db, sessions};
+use crate::storage::{Db, messaging_sessions, sessions};
 use chrono::Utc;
-use livesessions_domain::SessionSnapshot;
-use livesessions_workflows::activities::RecordSession;
+use livesessions_domain::{MessagingSnapshot, SessionSnapshot};
+use livesessions_workflows::activities::{RecordMessagingSession, RecordSession};
 use std::sync::Arc;
 use temporalio_sdk::activities::{ActivityContext, ActivityError, activities};
 
@@ -29,6 +29,17 @@ impl Storage {
         snapshot: SessionSnapshot,
     ) -> Result<(), ActivityError> {
         sessions::record(&self.db, &snapshot, Utc::now()).await?;
+        Ok(())
+    }
+
+    /// See [`RecordMessagingSession`].
+    #[activity(definition = RecordMessagingSession)]
+    pub async fn record_messaging_session(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        snapshot: MessagingSnapshot,
+    ) -> Result<(), ActivityError> {
+        messaging_sessions::record(&self.db, &snapshot, Utc::now()).await?;
         Ok(())
     }
 }

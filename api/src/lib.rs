@@ -2,10 +2,13 @@
 //! workflows, bearer auth with the roles and ownership rules, and one error format.
 
 pub mod auth;
+pub mod changes;
+pub mod credits;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod media;
+pub mod messaging;
 pub mod openapi;
 pub mod people;
 pub mod rooms;
@@ -29,7 +32,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/clients/{client_id}", put(people::put_client))
         .route(
             "/v1/clients/{client_id}/credits",
-            get(rooms::client_credits),
+            get(credits::client_credits),
+        )
+        .route(
+            "/v1/clients/{client_id}/credits/purchase",
+            post(credits::purchase_credit),
         )
         .route("/v1/providers/{provider_id}", put(people::put_provider))
         .route(
@@ -39,7 +46,31 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}", get(sessions::get_session))
         .route("/v1/sessions/{id}/confirm", post(sessions::confirm_session))
         .route("/v1/sessions/{id}/decline", post(sessions::decline_session))
+        .route("/v1/sessions/{id}/reschedule", post(changes::reschedule))
+        .route("/v1/sessions/{id}/cancel", post(changes::cancel))
+        .route(
+            "/v1/sessions/{id}/provider-unavailable",
+            post(changes::provider_unavailable),
+        )
+        .route(
+            "/v1/sessions/{id}/next-estimate",
+            get(changes::next_estimate),
+        )
+        .route(
+            "/v1/sessions/{id}/authorize-next",
+            post(changes::authorize_next),
+        )
         .route("/v1/sessions/{id}/join", get(media::join_link))
+        .route("/v1/messaging-sessions", post(messaging::start))
+        .route("/v1/messaging-sessions/{id}", get(messaging::get))
+        .route(
+            "/v1/messaging-sessions/{id}/cancel",
+            post(messaging::cancel),
+        )
+        .route(
+            "/v1/messaging-sessions/{id}/switch-to-live",
+            post(messaging::switch_to_live),
+        )
         .route("/v1/rooms/{client_id}/messages", get(rooms::room_messages))
         .route("/join/{token}", get(media::join))
         .route("/media/rooms/{room_id}", get(media::room_page))

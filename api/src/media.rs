@@ -12,7 +12,8 @@ use axum::extract::State;
 use axum::response::{Html, Redirect};
 use chrono::{DateTime, Utc};
 use livesessions_activities::storage::media_rooms::{self, JoinToken};
-use livesessions_domain::{Party, Refusal, RefusalCode, Role, RoomId, SessionId};
+use livesessions_activities::storage::sessions;
+use livesessions_domain::{Party, Refusal, RefusalCode, Role, RoomId, SessionId, SessionState};
 use livesessions_worker::SessionCallError;
 use livesessions_workflows::Join;
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,16 @@ pub async fn join_link(
 ) -> Result<Json<JoinLink>, ApiError> {
     caller.require(&[Role::Client, Role::Provider])?;
     let session = visible_session(&state, &caller, id).await?;
+    if !joinable(session.state) {
+        return Err(Refusal::new(
+            RefusalCode::JoinNotOpen,
+            format!(
+                "the session is {}: only a confirmed session can be joined",
+                session.state
+            ),
+        )
+        .into());
+    }
     let party = if caller.role == Role::Client {
         Party::Client
     } else {
@@ -98,6 +109,16 @@ pub async fn join(
     if !found.is_open(now) {
         return Err(not_open(&found, now));
     }
+    let session = sessions::get(&state.db, found.session_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !joinable(session.state) {
+        return Err(Refusal::new(
+            RefusalCode::JoinNotOpen,
+            format!("the session is {}", session.state),
+        )
+        .into());
+    }
     let first_joined_at = media_rooms::record_join(&state.db, &token, now).await?;
     let join = Join {
         party: found.party,
@@ -105,6 +126,11 @@ pub async fn join(
     };
     state.sessions.joined(found.session_id, join).await?;
     Ok(Redirect::to(&room_path(found.room_id, &token)))
+}
+
+/// A session can be joined once confirmed, and rejoined while in progress.
+fn joinable(state: SessionState) -> bool {
+    matches!(state, SessionState::Confirmed | SessionState::InProgress)
 }
 
 fn room_path(room: RoomId, token: &str) -> String {

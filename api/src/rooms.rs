@@ -1,4 +1,4 @@
-//! What a client's room shows, and their credits.
+//! What a client's room shows.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
@@ -6,7 +6,6 @@ use crate::extract::ApiPath;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use livesessions_activities::storage::credits::{self, CreditBalance};
 use livesessions_activities::storage::room_messages::{self, RoomMessage};
 use livesessions_activities::storage::sessions;
 use livesessions_domain::{ClientId, ProviderId, Role};
@@ -43,21 +42,4 @@ pub async fn room_messages(
     }
     let messages = room_messages::list(&state.db, client).await?;
     Ok(Json(RoomMessages { messages }))
-}
-
-/// The client's available and reserved credits: that client, services and finance.
-#[utoipa::path(get, path = "/v1/clients/{client_id}/credits", tag = "rooms",
-    params(("client_id" = ClientId, Path)),
-    responses((status = 200, body = CreditBalance), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub async fn client_credits(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(client): ApiPath<ClientId>,
-) -> Result<Json<CreditBalance>, ApiError> {
-    caller.require(&[Role::Client, Role::Service, Role::Finance])?;
-    if caller.role == Role::Client && !caller.is_client(client) {
-        return Err(ApiError::NotFound);
-    }
-    Ok(Json(credits::balance(&state.db, client).await?))
 }

@@ -40,13 +40,16 @@ pub struct NewSession {
     pub time_zone: TimeZoneName,
     /// Must be `true`.
     pub accept_cancellation_policy: bool,
+    /// `true` to buy a credit when none is left (plans that sell credits).
+    #[serde(default)]
+    pub purchase_credit: bool,
 }
 
 /// Requests a live session: the rules are checked, then the session's workflow starts and holds
 /// the booking and a credit. Answers with the requested session.
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = NewSession,
     responses((status = 201, body = SessionSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 402, body = ErrorBody, description = "no_credit"), (status = 403, body = ErrorBody),
+        (status = 402, body = ErrorBody, description = "no_credit, authorization_required"), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "psychiatry_requires_video, modality_not_in_plan, …"),
         (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -94,7 +97,20 @@ pub async fn request_session(
     let profile = ProviderProfile {
         specialty: provider.specialty,
     };
-    request.check(client.coverage, plan, profile, &state.policy, Utc::now())?;
+    let terms = request.check(plan, profile, &state.policy, Utc::now())?;
+    let purchase = match body.purchase_credit {
+        false => None,
+        true => Some(
+            plan.credit_price()
+                .filter(|_| client.coverage.uses_credits())
+                .ok_or_else(|| {
+                    Refusal::new(
+                        RefusalCode::CreditPurchaseNotOffered,
+                        format!("the client's {} plan sells no credits", client.coverage),
+                    )
+                })?,
+        ),
+    };
     let input = LiveSessionInput {
         session_id: SessionId::random(),
         client_id: request.client_id,
@@ -105,6 +121,8 @@ pub async fn request_session(
         starts_at: request.starts_at,
         time_zone: request.time_zone,
         coverage: client.coverage,
+        terms,
+        purchase,
         policy: (*state.policy).clone(),
     };
     let session = state.sessions.request(input).await?;
@@ -239,33 +257,27 @@ pub async fn list_sessions(
     }))
 }
 
-/// The provider's answer to a request.
-#[derive(Debug, Clone, Copy)]
-enum Answer {
-    Confirm,
-    Decline,
-}
-
-async fn answer(
+/// Asks the workflow of a session the caller may see (and may change: one of `roles`). A
+/// workflow that has already ended answers `409 closed_code`, naming the session's state.
+pub(crate) async fn steer<Call, Answer>(
     state: &AppState,
     caller: &Caller,
     id: SessionId,
-    answer: Answer,
-) -> Result<Json<SessionSnapshot>, ApiError> {
-    caller.require(&[Role::Provider, Role::Service])?;
+    roles: &[Role],
+    closed_code: RefusalCode,
+    call: Call,
+) -> Result<Json<SessionSnapshot>, ApiError>
+where
+    Call: FnOnce() -> Answer,
+    Answer: std::future::Future<Output = Result<SessionSnapshot, SessionCallError>>,
+{
+    caller.require(roles)?;
     let session = visible_session(state, caller, id).await?;
-    let result = match answer {
-        Answer::Confirm => state.sessions.confirm(id).await,
-        Answer::Decline => state.sessions.decline(id).await,
-    };
-    match result {
+    match call().await {
         Ok(session) => Ok(Json(session)),
         Err(SessionCallError::NotRunning) => Err(Refusal::new(
-            RefusalCode::NotAwaitingConfirmation,
-            format!(
-                "the session is {}, not awaiting the provider's answer",
-                session.state
-            ),
+            closed_code,
+            format!("the session is {} and its story has ended", session.state),
         )
         .into()),
         Err(other) => Err(other.into()),
@@ -283,7 +295,16 @@ pub async fn confirm_session(
     caller: Caller,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    answer(&state, &caller, id, Answer::Confirm).await
+    let roles = [Role::Provider, Role::Service];
+    steer(
+        &state,
+        &caller,
+        id,
+        &roles,
+        RefusalCode::NotAwaitingConfirmation,
+        || state.sessions.confirm(id),
+    )
+    .await
 }
 
 /// The provider declines a requested session; the client's credit comes back.
@@ -297,5 +318,14 @@ pub async fn decline_session(
     caller: Caller,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    answer(&state, &caller, id, Answer::Decline).await
+    let roles = [Role::Provider, Role::Service];
+    steer(
+        &state,
+        &caller,
+        id,
+        &roles,
+        RefusalCode::NotAwaitingConfirmation,
+        || state.sessions.decline(id),
+    )
+    .await
 }

@@ -23,6 +23,7 @@ pub struct Application {
 pub struct ApiServer {
     listener: TcpListener,
     router: axum::Router,
+    public_url: String,
 }
 
 impl ApiServer {
@@ -75,43 +76,55 @@ impl Application {
         &self.db
     }
 
+    /// The base of the links people get: `http.public_url`, or the API's own address.
+    fn public_url(&self, api: &str) -> String {
+        match &self.settings.http.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{api}"),
+        }
+    }
+
     /// Binds the API to `http.addr`. Join links use `http.public_url`, or the bound address.
     pub async fn bind_api(&self) -> anyhow::Result<ApiServer> {
         let listener = TcpListener::bind(&self.settings.http.addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.settings.http.addr))?;
-        let addr = listener.local_addr()?;
-        let public_url = match &self.settings.http.public_url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => format!("http://{addr}"),
-        };
+        let public_url = self.public_url(&listener.local_addr()?.to_string());
         let state = AppState {
             db: self.db.clone(),
             sessions: Sessions::new(self.client.clone(), &self.settings.temporal),
             keys: JwtKeys::from_secret(self.settings.auth.secret()),
             policy: Arc::new(self.settings.policy.clone()),
             plans: Arc::new(self.settings.plans.clone()),
-            public_url: public_url.into(),
+            public_url: public_url.as_str().into(),
         };
         Ok(ApiServer {
             listener,
             router: livesessions_api::router(state),
+            public_url,
         })
     }
 
-    /// A worker for the configured task queue.
-    pub fn worker(&self) -> anyhow::Result<SessionWorker> {
+    /// A worker for the configured task queue; its messages link to `public_url`.
+    fn worker_linking_to(&self, public_url: &str) -> anyhow::Result<SessionWorker> {
         SessionWorker::new(
             self.client.clone(),
             &self.settings.temporal.task_queue,
             self.db.clone(),
+            public_url,
         )
+    }
+
+    /// A worker on its own (`livesessions worker`): its links use `http.public_url`, or
+    /// `http.addr`.
+    pub fn worker(&self) -> anyhow::Result<SessionWorker> {
+        self.worker_linking_to(&self.public_url(&self.settings.http.addr))
     }
 
     /// Runs the API and the worker until `stop` is cancelled or either of them fails; then stops
     /// both. The worker is not `Send`, so this runs on the calling task.
     pub async fn run(self, api: ApiServer, stop: CancellationToken) -> anyhow::Result<()> {
-        let worker = self.worker()?;
+        let worker = self.worker_linking_to(&api.public_url)?;
         let stop_worker = worker.shutdown_handle();
         let api_stop = stop.clone();
         let serving = async {

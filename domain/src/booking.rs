@@ -1,9 +1,10 @@
 //! The rules checked when a client asks for a live session (DOMAIN.md, lifecycle step 1, and
 //! "Session kinds and modalities"), before anything is held.
 
+use crate::plan::SessionTerms;
 use crate::{
-    ClientId, Coverage, Modality, Plan, Policy, ProviderId, Refusal, RefusalCode, Service,
-    Specialty, TimeZoneName,
+    ClientId, Modality, Plan, Policy, ProviderId, Refusal, RefusalCode, Service, Specialty,
+    TimeZoneName,
 };
 use chrono::{DateTime, Utc};
 
@@ -36,15 +37,15 @@ pub struct ProviderProfile {
 }
 
 impl BookingRequest {
-    /// Checks every request-time rule; the first one broken is the answer.
+    /// Checks every request-time rule; the first one broken is the answer. Answers the terms
+    /// (price, insurance estimate) the session is booked on.
     pub fn check(
         &self,
-        coverage: Coverage,
         plan: &Plan,
         provider: ProviderProfile,
         policy: &Policy,
         now: DateTime<Utc>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<SessionTerms, Refusal> {
         let refuse = |code, message: String| Err(Refusal::new(code, message));
         if !self.accept_cancellation_policy {
             return refuse(
@@ -74,12 +75,6 @@ impl BookingRequest {
                 ),
             );
         }
-        if !coverage.uses_credits() {
-            return refuse(
-                RefusalCode::CoverageNotSupported,
-                format!("{coverage} coverage cannot book live sessions yet"),
-            );
-        }
         if !plan.offers_modality(self.modality) {
             return refuse(
                 RefusalCode::ModalityNotInPlan,
@@ -89,24 +84,35 @@ impl BookingRequest {
                 ),
             );
         }
-        if !plan.offers_duration(self.duration_minutes) {
+        let Some(terms) = plan.terms(self.duration_minutes) else {
             return refuse(
                 RefusalCode::DurationNotInPlan,
                 format!(
                     "the client's plan offers sessions of {:?} minutes, not {}",
-                    plan.durations_minutes, self.duration_minutes
+                    plan.minutes_offered(),
+                    self.duration_minutes
                 ),
             );
-        }
-        let earliest = policy.earliest_start(now);
-        if self.starts_at < earliest {
-            return refuse(
-                RefusalCode::BookingNoticeTooShort,
-                format!("the earliest bookable start is {}", earliest.to_rfc3339()),
-            );
-        }
-        Ok(())
+        };
+        check_notice(self.starts_at, policy, now)?;
+        Ok(terms)
     }
+}
+
+/// Refuses a start closer than the booking notice allows (for bookings and reschedules).
+pub fn check_notice(
+    starts_at: DateTime<Utc>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    let earliest = policy.earliest_start(now);
+    if starts_at < earliest {
+        return Err(Refusal::new(
+            RefusalCode::BookingNoticeTooShort,
+            format!("the earliest bookable start is {}", earliest.to_rfc3339()),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -130,30 +136,21 @@ mod tests {
 
     fn check(
         req: &BookingRequest,
-        coverage: Coverage,
         specialty: Specialty,
         now: DateTime<Utc>,
-    ) -> Result<(), RefusalCode> {
+    ) -> Result<i64, RefusalCode> {
         let plans = Plans::default();
         let plan = plans.get("subscription-standard").unwrap();
-        req.check(
-            coverage,
-            plan,
-            ProviderProfile { specialty },
-            &Policy::default(),
-            now,
-        )
-        .map_err(|r| r.code)
+        req.check(plan, ProviderProfile { specialty }, &Policy::default(), now)
+            .map(|terms| terms.price.amount_minor)
+            .map_err(|r| r.code)
     }
 
     #[test]
     fn each_rule_answers_with_its_own_code() {
         let now = Utc::now();
         let ok = request(now);
-        assert_eq!(
-            check(&ok, Coverage::Subscription, Specialty::Therapist, now),
-            Ok(())
-        );
+        assert_eq!(check(&ok, Specialty::Therapist, now), Ok(8_500));
 
         let audio_psychiatry = BookingRequest {
             service: Service::Psychiatry,
@@ -161,12 +158,7 @@ mod tests {
             ..ok.clone()
         };
         assert_eq!(
-            check(
-                &audio_psychiatry,
-                Coverage::Subscription,
-                Specialty::Psychiatrist,
-                now
-            ),
+            check(&audio_psychiatry, Specialty::Psychiatrist, now),
             Err(RefusalCode::PsychiatryRequiresVideo)
         );
 
@@ -175,35 +167,17 @@ mod tests {
             ..ok.clone()
         };
         assert_eq!(
-            check(
-                &psychiatry,
-                Coverage::Subscription,
-                Specialty::Therapist,
-                now
-            ),
+            check(&psychiatry, Specialty::Therapist, now),
             Err(RefusalCode::ProviderDoesNotOfferService)
         );
-        assert_eq!(
-            check(
-                &psychiatry,
-                Coverage::Subscription,
-                Specialty::Psychiatrist,
-                now
-            ),
-            Ok(())
-        );
+        assert!(check(&psychiatry, Specialty::Psychiatrist, now).is_ok());
 
         let odd_length = BookingRequest {
             duration_minutes: 50,
             ..ok.clone()
         };
         assert_eq!(
-            check(
-                &odd_length,
-                Coverage::Subscription,
-                Specialty::Therapist,
-                now
-            ),
+            check(&odd_length, Specialty::Therapist, now),
             Err(RefusalCode::DurationNotInPlan)
         );
 
@@ -212,7 +186,7 @@ mod tests {
             ..ok.clone()
         };
         assert_eq!(
-            check(&too_soon, Coverage::Subscription, Specialty::Therapist, now),
+            check(&too_soon, Specialty::Therapist, now),
             Err(RefusalCode::BookingNoticeTooShort)
         );
 
@@ -221,18 +195,8 @@ mod tests {
             ..ok.clone()
         };
         assert_eq!(
-            check(
-                &no_consent,
-                Coverage::Subscription,
-                Specialty::Therapist,
-                now
-            ),
+            check(&no_consent, Specialty::Therapist, now),
             Err(RefusalCode::CancellationPolicyNotAccepted)
-        );
-
-        assert_eq!(
-            check(&ok, Coverage::Insurance, Specialty::Therapist, now),
-            Err(RefusalCode::CoverageNotSupported)
         );
     }
 }

@@ -8,6 +8,8 @@ pub mod booking;
 pub mod coverage;
 pub mod duration;
 pub mod ids;
+pub mod messaging;
+pub mod money;
 pub mod parse;
 pub mod plan;
 pub mod policy;
@@ -19,13 +21,15 @@ pub mod time_zone;
 pub use booking::{BookingRequest, ProviderProfile};
 pub use coverage::{Coverage, Specialty};
 pub use ids::{ClientId, CreditId, ProviderId, RoomId, SessionId};
+pub use messaging::{MessagingSnapshot, MessagingState};
+pub use money::{Currency, Money};
 pub use parse::ParseError;
-pub use plan::{Plan, Plans};
+pub use plan::{Plan, PlanLength, Plans, SessionTerms};
 pub use policy::Policy;
 pub use refusal::{Refusal, RefusalCode};
 pub use role::Role;
 pub use session::{
-    CreditStatus, CreditUse, Joined, Modality, Outcome, Party, Service, SessionSnapshot,
-    SessionState, StateChange,
+    CreditStatus, CreditUse, Fee, FeeKind, Joined, Modality, NextAuthorization, Outcome, Party,
+    Service, SessionSnapshot, SessionState, StateChange,
 };
 pub use time_zone::TimeZoneName;

@@ -1,9 +1,23 @@
-//! Plans: what a client's coverage offers (modalities, lengths) and how many session credits it
-//! grants. The table lives in configuration.
+//! Plans: what a client's coverage offers (modalities, lengths), what sessions cost, the
+//! insurance copay estimate, and how many credits or authorizations the plan grants. The table
+//! lives in configuration.
 
-use crate::{Coverage, Modality};
+use crate::{Coverage, Currency, Modality, Money, ParseError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// One session length a plan offers and what it costs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLength {
+    /// Length in minutes.
+    pub minutes: u32,
+    /// The full session cost, in minor units: the late-cancellation and no-show fee.
+    pub price_minor: i64,
+    /// For insurance: the client's estimated share (copay), in minor units.
+    #[serde(default)]
+    pub copay_minor: Option<i64>,
+}
 
 /// One plan of the configuration's plan table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,13 +25,28 @@ use std::collections::BTreeMap;
 pub struct Plan {
     /// The coverage this plan belongs to.
     pub coverage: Coverage,
+    /// The currency of every amount of the plan.
+    pub currency: Currency,
     /// Modalities offered.
     pub modalities: Vec<Modality>,
-    /// Session lengths offered, in minutes.
-    pub durations_minutes: Vec<u32>,
-    /// Session credits granted when a client joins the plan (per billing period for a
-    /// subscription, the fixed count for EAP, none for insurance).
+    /// Lengths offered, with their prices.
+    pub lengths: Vec<PlanLength>,
+    /// Credits granted when a client joins the plan (per billing period for a subscription, the
+    /// fixed count for EAP); for insurance, the sessions authorized at intake.
     pub credits: u32,
+    /// What one more credit costs, in minor units; absent when the plan sells none.
+    #[serde(default)]
+    pub credit_price_minor: Option<i64>,
+}
+
+/// What a session of one length costs under a plan, fixed when it is booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionTerms {
+    /// The full session cost: the late-cancellation and no-show fee.
+    pub price: Money,
+    /// For insurance: the client's estimated charge for a session of this length.
+    pub estimate: Option<Money>,
 }
 
 impl Plan {
@@ -26,43 +55,148 @@ impl Plan {
         self.modalities.contains(&modality)
     }
 
-    /// Whether the plan offers sessions of this length.
-    pub fn offers_duration(&self, minutes: u32) -> bool {
-        self.durations_minutes.contains(&minutes)
+    /// The terms of a session of `minutes`, if the plan offers that length.
+    pub fn terms(&self, minutes: u32) -> Option<SessionTerms> {
+        let length = self.lengths.iter().find(|l| l.minutes == minutes)?;
+        Some(SessionTerms {
+            price: Money::new(length.price_minor, self.currency),
+            estimate: length
+                .copay_minor
+                .map(|copay| Money::new(copay, self.currency)),
+        })
+    }
+
+    /// The lengths offered, in minutes.
+    pub fn minutes_offered(&self) -> Vec<u32> {
+        self.lengths.iter().map(|l| l.minutes).collect()
+    }
+
+    /// The price of one more credit, if the plan sells credits.
+    pub fn credit_price(&self) -> Option<Money> {
+        self.credit_price_minor
+            .map(|amount| Money::new(amount, self.currency))
+    }
+
+    fn check(&self, id: &str) -> Result<(), ParseError> {
+        let problem = |what: String| Err(ParseError::new(format!("plan {id:?}: {what}")));
+        if self.modalities.is_empty() || self.lengths.is_empty() {
+            return problem("offers no modality or no length".into());
+        }
+        for length in &self.lengths {
+            if length.minutes == 0
+                || length.price_minor < 0
+                || length.copay_minor.is_some_and(|c| c < 0)
+            {
+                return problem(format!(
+                    "length {} has an invalid minutes, price or copay",
+                    length.minutes
+                ));
+            }
+            if self.coverage == Coverage::Insurance && length.copay_minor.is_none() {
+                return problem(format!(
+                    "insurance length {} needs copay_minor, the estimate shown to clients",
+                    length.minutes
+                ));
+            }
+        }
+        if self.credit_price_minor.is_some_and(|p| p < 0) {
+            return problem("credit_price_minor is negative".into());
+        }
+        Ok(())
     }
 }
 
-/// The plan table, by plan id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The plan table, by plan id; every plan is checked when the table is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct Plans(pub BTreeMap<String, Plan>);
+pub struct Plans(BTreeMap<String, Plan>);
 
 impl Plans {
+    /// A checked table.
+    pub fn new(plans: BTreeMap<String, Plan>) -> Result<Self, ParseError> {
+        for (id, plan) in &plans {
+            plan.check(id)?;
+        }
+        Ok(Self(plans))
+    }
+
     /// The plan with this id.
     pub fn get(&self, id: &str) -> Option<&Plan> {
         self.0.get(id)
     }
 }
 
+impl<'de> Deserialize<'de> for Plans {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Plans::new(BTreeMap::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Default for Plans {
-    /// One plan of each coverage, offering every modality at 30, 45 and 60 minutes.
+    /// One plan of each coverage, in USD, offering every modality at 30, 45 and 60 minutes.
     fn default() -> Self {
-        let plan = |coverage, credits| Plan {
-            coverage,
-            modalities: Modality::ALL.to_vec(),
-            durations_minutes: vec![30, 45, 60],
-            credits,
+        let usd = Currency::parse("USD").expect("USD is a currency");
+        let lengths = |copays: bool| {
+            [(30, 6_500, 2_000), (45, 8_500, 2_500), (60, 10_000, 3_000)]
+                .into_iter()
+                .map(|(minutes, price_minor, copay)| PlanLength {
+                    minutes,
+                    price_minor,
+                    copay_minor: copays.then_some(copay),
+                })
+                .collect()
         };
-        Self(BTreeMap::from([
+        let plan = |coverage, credits, credit_price_minor| Plan {
+            coverage,
+            currency: usd,
+            modalities: Modality::ALL.to_vec(),
+            lengths: lengths(coverage == Coverage::Insurance),
+            credits,
+            credit_price_minor,
+        };
+        Self::new(BTreeMap::from([
             (
                 "subscription-standard".to_string(),
-                plan(Coverage::Subscription, 4),
+                plan(Coverage::Subscription, 4, Some(8_500)),
             ),
-            ("eap-standard".to_string(), plan(Coverage::Eap, 6)),
+            ("eap-standard".to_string(), plan(Coverage::Eap, 6, None)),
             (
                 "insurance-standard".to_string(),
-                plan(Coverage::Insurance, 0),
+                plan(Coverage::Insurance, 1, None),
             ),
         ]))
+        .expect("the default plans are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_come_from_the_length() {
+        let plans = Plans::default();
+        let insurance = plans.get("insurance-standard").unwrap();
+        let terms = insurance.terms(45).unwrap();
+        assert_eq!(terms.price.amount_minor, 8_500);
+        assert_eq!(terms.estimate.map(|m| m.amount_minor), Some(2_500));
+        assert!(insurance.terms(50).is_none());
+        assert_eq!(
+            plans
+                .get("subscription-standard")
+                .unwrap()
+                .terms(30)
+                .unwrap()
+                .estimate,
+            None
+        );
+    }
+
+    #[test]
+    fn an_insurance_plan_without_copays_is_refused() {
+        let json = serde_json::json!({"p": {"coverage": "insurance", "currency": "USD", "modalities": ["video"],
+            "lengths": [{"minutes": 45, "price_minor": 100}], "credits": 1}});
+        let error = serde_json::from_value::<Plans>(json).unwrap_err();
+        assert!(error.to_string().contains("copay_minor"), "{error}");
     }
 }

@@ -34,6 +34,13 @@ pub struct Policy {
     /// How long an insurance client has to authorize the next session.
     #[serde(with = "duration::text")]
     pub reauthorization_window: Duration,
+    /// How long a client whose provider was absent keeps the offer to reschedule with the same
+    /// credit; then the credit is released to them.
+    #[serde(with = "duration::text")]
+    pub reschedule_offer_window: Duration,
+    /// How long an asynchronous messaging session lasts.
+    #[serde(with = "duration::text")]
+    pub messaging_session_length: Duration,
 }
 
 impl Default for Policy {
@@ -49,6 +56,8 @@ impl Default for Policy {
             completion_margin: Duration::from_secs(15 * MINUTE),
             booking_notice: Duration::from_secs(2 * HOUR),
             reauthorization_window: Duration::from_secs(7 * 24 * HOUR),
+            reschedule_offer_window: Duration::from_secs(14 * 24 * HOUR),
+            messaging_session_length: Duration::from_secs(7 * 24 * HOUR),
         }
     }
 }
@@ -74,6 +83,11 @@ impl Policy {
         now + delta(self.booking_notice)
     }
 
+    /// Whether cancelling or rescheduling at `now` a session starting at `starts_at` is late.
+    pub fn is_late(&self, now: DateTime<Utc>, starts_at: DateTime<Utc>) -> bool {
+        starts_at - now < delta(self.late_cancel_window)
+    }
+
     /// When the join links of a session starting at `starts_at` work: `[opens, closes)`.
     pub fn join_window(&self, starts_at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         (
@@ -95,7 +109,8 @@ mod tests {
             serde_json::json!({
                 "confirm_window": "1d", "reminder_offsets": ["1d", "1h"],
                 "join_opens_before": "10m", "join_grace": "10m", "late_cancel_window": "1d",
-                "completion_margin": "15m", "booking_notice": "2h", "reauthorization_window": "7d"
+                "completion_margin": "15m", "booking_notice": "2h", "reauthorization_window": "7d",
+                "reschedule_offer_window": "14d", "messaging_session_length": "7d"
             })
         );
     }

@@ -36,8 +36,6 @@ pub enum RefusalCode {
     BookingNoticeTooShort,
     /// The client did not agree to the cancellation policy (422).
     CancellationPolicyNotAccepted,
-    /// The client's coverage cannot book this way yet (422).
-    CoverageNotSupported,
     /// The session is not awaiting the provider's answer (409).
     NotAwaitingConfirmation,
     /// The join link does not work yet, or no longer (409).
@@ -50,6 +48,20 @@ pub enum RefusalCode {
     UnknownPlan,
     /// The plan belongs to another coverage (422).
     PlanCoverageMismatch,
+    /// An insurance session needs the client's authorization first (402).
+    AuthorizationRequired,
+    /// The client's plan sells no credits (422).
+    CreditPurchaseNotOffered,
+    /// A booked session's modality cannot change: cancel and book again (422).
+    ModalityChangeRequiresRebooking,
+    /// A messaging session in progress cannot be cancelled or switched to live (422).
+    MessagingSessionInProgress,
+    /// A late reschedule needs the client to accept the cancellation policy (422).
+    LateCancellationNotAccepted,
+    /// The session's state does not allow this (409).
+    SessionStateConflict,
+    /// The window to authorize the next session has closed (409).
+    AuthorizationWindowClosed,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -60,34 +72,46 @@ text_enum!(RefusalCode, "refusal code", {
     ProviderDoesNotOfferService => "provider_does_not_offer_service",
     BookingNoticeTooShort => "booking_notice_too_short",
     CancellationPolicyNotAccepted => "cancellation_policy_not_accepted",
-    CoverageNotSupported => "coverage_not_supported",
     NotAwaitingConfirmation => "not_awaiting_confirmation",
     JoinNotOpen => "join_not_open",
     UnknownClient => "unknown_client",
     UnknownProvider => "unknown_provider",
     UnknownPlan => "unknown_plan",
     PlanCoverageMismatch => "plan_coverage_mismatch",
+    AuthorizationRequired => "authorization_required",
+    CreditPurchaseNotOffered => "credit_purchase_not_offered",
+    ModalityChangeRequiresRebooking => "modality_change_requires_rebooking",
+    MessagingSessionInProgress => "messaging_session_in_progress",
+    LateCancellationNotAccepted => "late_cancellation_not_accepted",
+    SessionStateConflict => "session_state_conflict",
+    AuthorizationWindowClosed => "authorization_window_closed",
 });
 
 impl RefusalCode {
     /// What kind of answer this refusal is.
     pub const fn kind(&self) -> RefusalKind {
         match self {
-            RefusalCode::NoCredit => RefusalKind::PaymentRequired,
-            RefusalCode::NotAwaitingConfirmation | RefusalCode::JoinNotOpen => {
-                RefusalKind::Conflict
+            RefusalCode::NoCredit | RefusalCode::AuthorizationRequired => {
+                RefusalKind::PaymentRequired
             }
+            RefusalCode::NotAwaitingConfirmation
+            | RefusalCode::JoinNotOpen
+            | RefusalCode::SessionStateConflict
+            | RefusalCode::AuthorizationWindowClosed => RefusalKind::Conflict,
             RefusalCode::PsychiatryRequiresVideo
             | RefusalCode::ModalityNotInPlan
             | RefusalCode::DurationNotInPlan
             | RefusalCode::ProviderDoesNotOfferService
             | RefusalCode::BookingNoticeTooShort
             | RefusalCode::CancellationPolicyNotAccepted
-            | RefusalCode::CoverageNotSupported
             | RefusalCode::UnknownClient
             | RefusalCode::UnknownProvider
             | RefusalCode::UnknownPlan
-            | RefusalCode::PlanCoverageMismatch => RefusalKind::RuleBroken,
+            | RefusalCode::PlanCoverageMismatch
+            | RefusalCode::CreditPurchaseNotOffered
+            | RefusalCode::ModalityChangeRequiresRebooking
+            | RefusalCode::MessagingSessionInProgress
+            | RefusalCode::LateCancellationNotAccepted => RefusalKind::RuleBroken,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the snapshot that the workflow query, the read model and `GET /v1/sessions/{id}` all share.
 
 use crate::parse::text_enum;
-use crate::{ClientId, Coverage, CreditId, ProviderId, SessionId, TimeZoneName};
+use crate::{ClientId, Coverage, CreditId, Money, ProviderId, SessionId, TimeZoneName};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -59,9 +59,10 @@ pub enum SessionState {
     LateCancelled,
     /// The client never joined.
     ClientNoShow,
-    /// The provider never joined.
+    /// The provider never joined; the client keeps the credit and may reschedule with it.
     ProviderNoShow,
-    /// The provider said they cannot attend.
+    /// The provider said they cannot attend; the client keeps the credit and may reschedule
+    /// with it.
     ProviderUnavailable,
 }
 
@@ -80,11 +81,20 @@ text_enum!(SessionState, "state", {
 });
 
 impl SessionState {
-    /// Whether the session's story has ended.
-    pub const fn is_final(&self) -> bool {
-        !matches!(
+    /// Whether the session holds its slot: requested (a pending request holds it) or confirmed.
+    pub const fn holds_slot(&self) -> bool {
+        matches!(self, SessionState::Requested | SessionState::Confirmed)
+    }
+
+    /// Whether the client may still reschedule or cancel: before the session begins, and while
+    /// a provider's absence leaves a reschedule on offer.
+    pub const fn is_changeable(&self) -> bool {
+        matches!(
             self,
-            SessionState::Requested | SessionState::Confirmed | SessionState::InProgress
+            SessionState::Requested
+                | SessionState::Confirmed
+                | SessionState::ProviderNoShow
+                | SessionState::ProviderUnavailable
         )
     }
 }
@@ -112,10 +122,18 @@ pub enum Outcome {
     ProviderDeclined,
     /// The confirmation window closed without an answer.
     ConfirmationWindowClosed,
+    /// The client cancelled in time.
+    ClientCancelled,
+    /// The client cancelled too close to the start.
+    ClientCancelledLate,
+    /// The provider cancelled.
+    ProviderCancelled,
     /// The client did not join within the grace period.
     ClientDidNotJoin,
-    /// The provider did not join within the grace period.
+    /// The provider did not join within the grace period, and the client did not reschedule.
     ProviderDidNotJoin,
+    /// The provider could not attend, and the client did not reschedule.
+    ProviderWasUnavailable,
     /// The media room ended after both joined.
     RoomEnded,
     /// The booked length plus the completion margin passed after both joined.
@@ -126,8 +144,12 @@ text_enum!(Outcome, "outcome", {
     BookingRefused => "booking_refused",
     ProviderDeclined => "provider_declined",
     ConfirmationWindowClosed => "confirmation_window_closed",
+    ClientCancelled => "client_cancelled",
+    ClientCancelledLate => "client_cancelled_late",
+    ProviderCancelled => "provider_cancelled",
     ClientDidNotJoin => "client_did_not_join",
     ProviderDidNotJoin => "provider_did_not_join",
+    ProviderWasUnavailable => "provider_was_unavailable",
     RoomEnded => "room_ended",
     CompletionMarginElapsed => "completion_margin_elapsed",
 });
@@ -151,6 +173,48 @@ text_enum!(CreditStatus, "credit status", {
     Consumed => "consumed",
     Forfeited => "forfeited",
 });
+
+/// Why a fee is charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeeKind {
+    /// Cancelled or rescheduled too close to the start.
+    LateCancelFee,
+    /// The client did not join.
+    NoShowFee,
+}
+
+text_enum!(FeeKind, "fee kind", {
+    LateCancelFee => "late_cancel_fee",
+    NoShowFee => "no_show_fee",
+});
+
+/// A fee a session charged, once, under its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Fee {
+    /// Why.
+    pub kind: FeeKind,
+    /// How much: the full session cost.
+    pub amount: Money,
+    /// `<workflow id>:<step>`: the same key never moves money twice.
+    pub key: String,
+    /// When (workflow time).
+    pub at: DateTime<Utc>,
+}
+
+/// The next insurance session's authorization, offered after a completed session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NextAuthorization {
+    /// The estimated charge of the next session (copay / cost share).
+    pub estimate: Money,
+    /// The client may authorize until then (`policy.reauthorization_window` after the end).
+    pub authorize_by: DateTime<Utc>,
+    /// When the client authorized it, if they did.
+    pub authorized_at: Option<DateTime<Utc>>,
+    /// Set once the window closed without an authorization.
+    pub lapsed: bool,
+}
 
 /// The credit a session holds and what became of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,6 +305,10 @@ pub struct SessionSnapshot {
     pub joined: Joined,
     /// Why it ended where it did, once final.
     pub outcome: Option<Outcome>,
+    /// Fees charged (late cancellation, no-show); never for a provider's absence.
+    pub fees: Vec<Fee>,
+    /// For insurance, after completion: the next session's estimate and authorization.
+    pub next_authorization: Option<NextAuthorization>,
     /// Every state change, oldest first.
     pub history: Vec<StateChange>,
     /// Increases with every change; the read model keeps the highest version it has seen.

@@ -170,6 +170,7 @@ pub struct TestApp {
     /// The application's task queue (unique per test).
     pub task_queue: String,
     keys: JwtKeys,
+    backend: Backend,
     stop: CancellationToken,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
     _database: TestDatabase,
@@ -238,6 +239,7 @@ impl TestApp {
             temporal,
             task_queue,
             keys: JwtKeys::from_secret(&secret),
+            backend,
             stop,
             thread: Some(thread),
             _database: database,
@@ -448,4 +450,211 @@ macro_rules! on_both_databases {
             )+
         }
     };
+}
+
+/// A fee or purchase recorded for a session: `(kind, amount_minor, key)`.
+pub type ChargeRow = (String, i64, String);
+
+impl TestApp {
+    /// Every charge recorded for a session, oldest first.
+    pub async fn charges(&self, session: SessionId) -> Vec<ChargeRow> {
+        livesessions_activities::storage::charges::for_session(&self.db, session)
+            .await
+            .expect("charges")
+            .into_iter()
+            .map(|c| (c.kind.as_str().to_string(), c.amount.amount_minor, c.key))
+            .collect()
+    }
+
+    /// Books a 30-minute therapy video session; panics unless it is created.
+    pub async fn book(
+        &self,
+        client: ClientId,
+        provider: ProviderId,
+        starts_at: DateTime<Utc>,
+    ) -> SessionSnapshot {
+        let (status, body) = self.request_session(client, provider, starts_at).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        serde_json::from_value(body).expect("a session")
+    }
+
+    /// Confirms as the provider; panics unless it succeeds.
+    pub async fn confirm(&self, session: &SessionSnapshot) -> SessionSnapshot {
+        let (status, body) = self
+            .post(
+                &format!("/v1/sessions/{}/confirm", session.id),
+                &self.token(Role::Provider, session.provider_id),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serde_json::from_value(body).expect("a session")
+    }
+
+    /// Joins as `role` through the person's own join link (403/409 fail the test); answers the
+    /// media room page it leads to.
+    pub async fn join(&self, session: &SessionSnapshot, role: Role) -> String {
+        let person = match role {
+            Role::Client => session.client_id.to_string(),
+            _ => session.provider_id.to_string(),
+        };
+        let (status, link) = self
+            .get(
+                &format!("/v1/sessions/{}/join", session.id),
+                &self.token(role, &person),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{link}");
+        let response = self
+            .http
+            .get(link["url"].as_str().expect("a url"))
+            .send()
+            .await
+            .expect("the join link answers");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        response.headers()["location"]
+            .to_str()
+            .expect("a location")
+            .to_string()
+    }
+
+    /// Ends the media room behind a room page link, as the built-in media service's button does.
+    pub async fn end_room(&self, room_page: &str) {
+        let (path, query) = room_page
+            .split_once('?')
+            .expect("a token in the room page link");
+        let (status, _) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{path}/end?{query}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    /// Polls the read model until `done` holds for the session (30 s at most).
+    pub async fn wait_for(
+        &self,
+        id: SessionId,
+        what: &str,
+        done: impl Fn(&SessionSnapshot) -> bool,
+    ) -> SessionSnapshot {
+        let token = self.service_token();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.get(&format!("/v1/sessions/{id}"), &token).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let session: SessionSnapshot = serde_json::from_value(body).expect("a session");
+            if done(&session) {
+                return session;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "session {id} never reached: {what}; it is {session:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls a client's room until it shows `count` messages (30 s at most); answers their kinds.
+    pub async fn wait_for_messages(&self, client: ClientId, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let kinds = self.room_message_kinds(client).await;
+            if kinds.len() >= count {
+                return kinds;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the room never showed {count} messages: {kinds:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Turns on the dev server's time skipping for one workflow (TEMPORAL_RUST.md, section 5):
+    /// while it waits on timers only, the server jumps to the next one.
+    pub async fn skip_time(&self, workflow_id: &str) {
+        use temporalio_client::tonic::IntoRequest;
+        use temporalio_common::protos::temporal::api::common::v1::{
+            TimeSkippingConfig, WorkflowExecution,
+        };
+        use temporalio_common::protos::temporal::api::workflow::v1::WorkflowExecutionOptions;
+        use temporalio_common::protos::temporal::api::workflowservice::v1::UpdateWorkflowExecutionOptionsRequest;
+        let mut request = UpdateWorkflowExecutionOptionsRequest {
+            namespace: "default".into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.into(),
+                run_id: String::new(),
+            }),
+            workflow_execution_options: Some(WorkflowExecutionOptions {
+                time_skipping_config: Some(TimeSkippingConfig {
+                    enabled: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        request
+            .update_mask
+            .get_or_insert_with(Default::default)
+            .paths
+            .push("time_skipping_config".into());
+        self.temporal
+            .connection()
+            .workflow_service()
+            .update_workflow_execution_options(request.into_request())
+            .await
+            .expect("time skipping turns on");
+    }
+}
+
+/// Where recorded histories are kept: `tests/histories/`.
+pub fn histories_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
+}
+
+impl TestApp {
+    /// Replays the history of every workflow this test ran against the current workflow code
+    /// (no non-determinism), and, when `LIVESESSIONS_RECORD_HISTORIES` is set, keeps those of
+    /// PostgreSQL runs in `tests/histories/<name>-<n>.json` for the replay test.
+    pub async fn check_histories(&self, name: &str) {
+        use livesessions_activities::with_pool;
+        use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowHistory};
+        let ids: Vec<String> = with_pool!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT workflow_id FROM sessions UNION ALL SELECT workflow_id FROM messaging_sessions ORDER BY 1",
+            )
+            .fetch_all(pool)
+            .await
+        })
+        .expect("workflow ids");
+        assert!(!ids.is_empty(), "the test ran no workflow");
+        let replayer = livesessions_worker::replay::replayer().expect("a replayer");
+        let record = std::env::var_os("LIVESESSIONS_RECORD_HISTORIES").is_some()
+            && self.backend == Backend::Postgres;
+        for (n, id) in ids.iter().enumerate() {
+            let handle = self
+                .temporal
+                .get_workflow_handle::<livesessions_workflows::LiveSession>(id.clone());
+            let json = handle
+                .fetch_history(WorkflowFetchHistoryOptions::default())
+                .to_json()
+                .await
+                .expect("a history");
+            let history = WorkflowHistory::from_json(&json).expect("the history reads back");
+            replayer
+                .replay_workflow(history)
+                .await
+                .unwrap_or_else(|e| panic!("{id} does not replay: {e}"));
+            if record {
+                std::fs::create_dir_all(histories_dir()).expect("tests/histories");
+                std::fs::write(histories_dir().join(format!("{name}-{n}.json")), &json)
+                    .expect("a fixture");
+            }
+        }
+    }
 }

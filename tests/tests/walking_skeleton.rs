@@ -10,7 +10,7 @@ use livesessions_domain::{
 };
 use livesessions_tests::{Backend, TestApp, on_both_databases, test_policy};
 use livesessions_workflows::Join;
-use livesessions_workflows::activities::HoldOutcome;
+use livesessions_workflows::activities::{HoldOutcome, HoldRequest};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -120,7 +120,11 @@ async fn main_path_reaches_completed(backend: Backend) {
         ]
     );
     assert_eq!(app.credits(client).await, (available_before - 1, 0));
-    assert_eq!(app.room_message_kinds(client).await, ["session_confirmed"]);
+    // Booked inside both reminder offsets: one reminder went out at once, with the join link.
+    assert_eq!(
+        app.room_message_kinds(client).await,
+        ["session_confirmed", "session_reminder"]
+    );
 
     // The workflow's own view agrees with the read model.
     let live: SessionSnapshot = app.sessions.snapshot(id).await.unwrap_or(session.clone());
@@ -495,14 +499,20 @@ async fn a_retried_hold_answers_what_the_first_attempt_committed(backend: Backen
         credit: None,
         joined: Joined::default(),
         outcome: None,
+        fees: Vec::new(),
+        next_authorization: None,
         history: vec![StateChange {
             state: SessionState::Requested,
             at: now,
         }],
         version: 1,
     };
-    let first = billing::hold(&app.db, &snapshot, now).await.unwrap();
-    let retry = billing::hold(&app.db, &snapshot, now + TimeDelta::seconds(5))
+    let request = HoldRequest {
+        session: snapshot,
+        purchase: None,
+    };
+    let first = billing::hold(&app.db, &request, now).await.unwrap();
+    let retry = billing::hold(&app.db, &request, now + TimeDelta::seconds(5))
         .await
         .unwrap();
     assert!(matches!(first, HoldOutcome::Held { .. }), "{first:?}");

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod dev_server;
+pub mod replay;
 pub mod sessions;
 pub mod settings;
 pub mod worker;

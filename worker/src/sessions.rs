@@ -2,9 +2,12 @@
 //! through here, never through raw workflow names.
 
 use crate::TemporalSettings;
-use livesessions_domain::{Refusal, SessionId, SessionSnapshot};
+use livesessions_domain::{MessagingSnapshot, Refusal, SessionId, SessionSnapshot};
 use livesessions_workflows::search_attributes as attributes;
-use livesessions_workflows::{Join, LiveSession, LiveSessionInput};
+use livesessions_workflows::{
+    Cancel, Join, LiveSession, LiveSessionInput, MessagingSession, MessagingSessionInput,
+    Reschedule,
+};
 use std::future::Future;
 use std::time::Duration;
 use temporalio_client::errors::{
@@ -12,9 +15,10 @@ use temporalio_client::errors::{
 };
 use temporalio_client::{
     Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowQueryOptions,
-    WorkflowSignalOptions, WorkflowUpdateWithStartOptions,
+    WorkflowSignalOptions, WorkflowStartOptions, WorkflowUpdateWithStartOptions,
 };
 use temporalio_common::search_attributes::SearchAttributes;
+use temporalio_common::{HasWorkflowDefinition, UpdateDefinition};
 
 /// Why a call to a session workflow did not get its answer.
 #[derive(Debug, thiserror::Error)]
@@ -86,30 +90,106 @@ impl Sessions {
         }
     }
 
+    fn handle(&self, id: SessionId) -> temporalio_client::WorkflowHandle<Client, LiveSession> {
+        self.client
+            .get_workflow_handle::<LiveSession>(id.workflow_id())
+    }
+
+    /// Sends an update to the session's workflow and waits for its answer.
+    async fn update<U>(
+        &self,
+        id: SessionId,
+        update: U,
+        input: U::Input,
+    ) -> Result<U::Output, SessionCallError>
+    where
+        U: UpdateDefinition<Workflow = <LiveSession as HasWorkflowDefinition>::Run>,
+        U::Input: Send,
+        U::Output: 'static,
+    {
+        let handle = self.handle(id);
+        let call = handle.execute_update(update, input, WorkflowExecuteUpdateOptions::default());
+        self.in_time(call).await?.map_err(update_error)
+    }
+
     /// The provider confirms the request.
     pub async fn confirm(&self, id: SessionId) -> Result<SessionSnapshot, SessionCallError> {
-        let handle = self
-            .client
-            .get_workflow_handle::<LiveSession>(id.workflow_id());
-        let call = handle.execute_update(
-            LiveSession::confirm,
-            (),
-            WorkflowExecuteUpdateOptions::default(),
-        );
-        self.in_time(call).await?.map_err(update_error)
+        self.update(id, LiveSession::confirm, ()).await
     }
 
     /// The provider declines the request.
     pub async fn decline(&self, id: SessionId) -> Result<SessionSnapshot, SessionCallError> {
+        self.update(id, LiveSession::decline, ()).await
+    }
+
+    /// The client moves the session.
+    pub async fn reschedule(
+        &self,
+        id: SessionId,
+        request: Reschedule,
+    ) -> Result<SessionSnapshot, SessionCallError> {
+        self.update(id, LiveSession::reschedule, request).await
+    }
+
+    /// The client or the provider cancels.
+    pub async fn cancel(
+        &self,
+        id: SessionId,
+        request: Cancel,
+    ) -> Result<SessionSnapshot, SessionCallError> {
+        self.update(id, LiveSession::cancel, request).await
+    }
+
+    /// The provider cannot attend.
+    pub async fn provider_unavailable(
+        &self,
+        id: SessionId,
+    ) -> Result<SessionSnapshot, SessionCallError> {
+        self.update(id, LiveSession::provider_unavailable, ()).await
+    }
+
+    /// The insurance client authorizes the next session.
+    pub async fn authorize_next(&self, id: SessionId) -> Result<SessionSnapshot, SessionCallError> {
+        self.update(id, LiveSession::authorize_next, ()).await
+    }
+
+    /// Starts a messaging session; answers it once its workflow has started.
+    pub async fn start_messaging(
+        &self,
+        input: MessagingSessionInput,
+    ) -> Result<(), SessionCallError> {
+        let workflow_id = input.session_id.messaging_workflow_id();
+        let options = WorkflowStartOptions::new(self.task_queue.clone(), workflow_id)
+            .search_attributes(SearchAttributes::new([
+                attributes::SESSION_STATE.value_set("in_progress".into()),
+                attributes::CLIENT_ID.value_set(input.client_id.to_string()),
+                attributes::PROVIDER_ID.value_set(input.provider_id.to_string()),
+            ]))
+            .static_summary("messaging session".to_string())
+            .build();
+        let call = self
+            .client
+            .start_workflow(MessagingSession::run, input, options);
+        self.in_time(call)
+            .await?
+            .map(|_| ())
+            .map_err(|e| SessionCallError::Unavailable(e.to_string()))
+    }
+
+    /// A messaging session as its workflow sees it now.
+    pub async fn messaging_snapshot(
+        &self,
+        id: SessionId,
+    ) -> Result<MessagingSnapshot, SessionCallError> {
         let handle = self
             .client
-            .get_workflow_handle::<LiveSession>(id.workflow_id());
-        let call = handle.execute_update(
-            LiveSession::decline,
+            .get_workflow_handle::<MessagingSession>(id.messaging_workflow_id());
+        let call = handle.query(
+            MessagingSession::snapshot,
             (),
-            WorkflowExecuteUpdateOptions::default(),
+            WorkflowQueryOptions::default(),
         );
-        self.in_time(call).await?.map_err(update_error)
+        self.in_time(call).await?.map_err(query_error)
     }
 
     /// Someone joined the session's room.
@@ -171,6 +251,13 @@ fn update_error(error: WorkflowUpdateError) -> SessionCallError {
             }
         }
         WorkflowUpdateError::NotFound(_) => SessionCallError::NotRunning,
+        other => SessionCallError::Unavailable(other.to_string()),
+    }
+}
+
+fn query_error(error: WorkflowQueryError) -> SessionCallError {
+    match error {
+        WorkflowQueryError::NotFound(_) => SessionCallError::NotRunning,
         other => SessionCallError::Unavailable(other.to_string()),
     }
 }

@@ -2,7 +2,7 @@
 //! activity it calls.
 
 use livesessions_activities::{Billing, Db, Media, Notification, Storage};
-use livesessions_workflows::LiveSession;
+use livesessions_workflows::{LiveSession, MessagingSession};
 use std::time::Duration;
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -15,14 +15,16 @@ pub struct SessionWorker {
 }
 
 impl SessionWorker {
-    /// Builds a worker on `task_queue` whose activities use `db`. Needs a Tokio runtime.
-    pub fn new(client: Client, task_queue: &str, db: Db) -> anyhow::Result<Self> {
+    /// Builds a worker on `task_queue` whose activities use `db` and hand out join links under
+    /// `public_url`. Needs a Tokio runtime.
+    pub fn new(client: Client, task_queue: &str, db: Db, public_url: &str) -> anyhow::Result<Self> {
         let runtime = Runtime::from_current_tokio(Default::default())?;
         let options = WorkerOptions::new(task_queue)
             .register_workflow::<LiveSession>()?
+            .register_workflow::<MessagingSession>()?
             .register_activities(Storage::new(db.clone()))
             .register_activities(Billing::new(db.clone()))
-            .register_activities(Notification::new(db.clone()))
+            .register_activities(Notification::new(db.clone(), public_url))
             .register_activities(Media::new(db))
             .graceful_shutdown_period(Duration::from_secs(10))
             .build();

@@ -9,8 +9,8 @@
 
 use chrono::{DateTime, Utc};
 use livesessions_domain::{
-    ClientId, CreditId, CreditStatus, ProviderId, Refusal, RoomId, SessionId, SessionSnapshot,
-    TimeZoneName,
+    ClientId, Coverage, CreditId, CreditStatus, FeeKind, MessagingSnapshot, Money, ProviderId,
+    Refusal, RoomId, SessionId, SessionSnapshot, TimeZoneName,
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::ActivityError;
@@ -26,9 +26,25 @@ impl StorageActivities {
     pub fn record_session(snapshot: SessionSnapshot) -> Result<(), ActivityError> {
         unimplemented!()
     }
+
+    /// Upserts a messaging session's snapshot; an older version never overwrites a newer one.
+    #[activity(name = "storage.record_messaging_session")]
+    pub fn record_messaging_session(snapshot: MessagingSnapshot) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
 }
 
-pub use storage_activities::RecordSession;
+pub use storage_activities::{RecordMessagingSession, RecordSession};
+
+/// A booking to hold: the session's first snapshot, and the price of a credit to buy when the
+/// client has none and asked to buy one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldRequest {
+    /// The requested session.
+    pub session: SessionSnapshot,
+    /// Buy a credit at this price if none is left (`purchase_credit: true`).
+    pub purchase: Option<Money>,
+}
 
 /// What holding a booking answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +69,46 @@ pub struct CreditMove {
     pub to: CreditStatus,
 }
 
-/// Session credits.
+/// A second credit for a session whose first was lost to a late reschedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplacementRequest {
+    /// The session.
+    pub session_id: SessionId,
+    /// Whose credit.
+    pub client_id: ClientId,
+    /// Credits or insurance authorizations.
+    pub coverage: Coverage,
+}
+
+/// A fee to charge once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeCharge {
+    /// `<workflow id>:<step>`: the same key never charges twice.
+    pub key: String,
+    /// Who pays.
+    pub client_id: ClientId,
+    /// For which session.
+    pub session_id: SessionId,
+    /// Why.
+    pub kind: FeeKind,
+    /// How much.
+    pub amount: Money,
+}
+
+/// An insurance client's authorization of the next session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationGrant {
+    /// `<workflow id>:next_authorization`: granted at most once.
+    pub key: String,
+    /// Who authorized.
+    pub client_id: ClientId,
+    /// The session after which they did.
+    pub session_id: SessionId,
+    /// The estimate they authorized.
+    pub estimate: Money,
+}
+
+/// Session credits, insurance authorizations and fees.
 pub struct BillingActivities;
 
 #[activity_definitions]
@@ -61,7 +116,28 @@ impl BillingActivities {
     /// In one transaction: writes the session's first read-model row and reserves one of the
     /// client's credits for it. Idempotent: a retry returns what the first attempt held.
     #[activity(name = "billing.hold_booking")]
-    pub fn hold_booking(session: SessionSnapshot) -> Result<HoldOutcome, ActivityError> {
+    pub fn hold_booking(request: HoldRequest) -> Result<HoldOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Reserves another of the client's credits (or authorizations) for the session; `None`
+    /// when there is none. Idempotent: a retry answers the credit already reserved.
+    #[activity(name = "billing.hold_replacement")]
+    pub fn hold_replacement(
+        request: ReplacementRequest,
+    ) -> Result<Option<CreditId>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Charges a fee, once per key.
+    #[activity(name = "billing.charge_fee")]
+    pub fn charge_fee(charge: FeeCharge) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Records the client's authorization of their next insurance session, once per key.
+    #[activity(name = "billing.authorize_next")]
+    pub fn authorize_next(grant: AuthorizationGrant) -> Result<CreditId, ActivityError> {
         unimplemented!()
     }
 
@@ -72,7 +148,9 @@ impl BillingActivities {
     }
 }
 
-pub use billing_activities::{HoldBooking, SettleCredit};
+pub use billing_activities::{
+    AuthorizeNext, ChargeFee, HoldBooking, HoldReplacement, SettleCredit,
+};
 
 /// What a room message tells the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,20 +162,68 @@ pub enum Notice {
     Declined,
     /// The provider did not confirm in time; pick another time.
     Expired,
-    /// The client did not join; the credit is lost.
-    ClientNoShow,
-    /// The provider did not join; the credit comes back, reschedule with it.
+    /// The session starts soon; here is the link to join.
+    Reminder,
+    /// The session moved; the provider confirms the new time.
+    Rescheduled,
+    /// Cancelled in time (or by the provider): the credit is back.
+    Cancelled,
+    /// Cancelled late: the credit is lost and the fee charged.
+    LateCancelled {
+        /// The fee.
+        fee: Money,
+    },
+    /// The client did not join: the credit is lost and the fee charged.
+    ClientNoShow {
+        /// The fee.
+        fee: Money,
+    },
+    /// The provider did not join; reschedule with the same credit.
     ProviderNoShow,
+    /// The provider cannot attend; reschedule with the same credit.
+    ProviderUnavailable,
+    /// The offer to reschedule lapsed; the credit is back.
+    RescheduleOfferLapsed,
+    /// "Book a session": the next insurance session's estimate, to authorize.
+    AuthorizationPrompt {
+        /// The estimated charge.
+        estimate: Money,
+        /// Authorize until then.
+        authorize_by: DateTime<Utc>,
+    },
+    /// An asynchronous messaging session started.
+    MessagingSessionStarted,
+}
+
+impl Notice {
+    /// The stable step name of this notice, for idempotency keys.
+    pub const fn step(&self) -> &'static str {
+        match self {
+            Notice::Confirmed => "confirmed_notice",
+            Notice::Declined => "declined_notice",
+            Notice::Expired => "expired_notice",
+            Notice::Reminder => "reminder",
+            Notice::Rescheduled => "rescheduled_notice",
+            Notice::Cancelled => "cancelled_notice",
+            Notice::LateCancelled { .. } => "late_cancelled_notice",
+            Notice::ClientNoShow { .. } => "client_no_show_notice",
+            Notice::ProviderNoShow => "provider_no_show_notice",
+            Notice::ProviderUnavailable => "provider_unavailable_notice",
+            Notice::RescheduleOfferLapsed => "reschedule_offer_lapsed_notice",
+            Notice::AuthorizationPrompt { .. } => "authorization_prompt",
+            Notice::MessagingSessionStarted => "messaging_session_started_notice",
+        }
+    }
 }
 
 /// A message for the client's room about one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomNotice {
-    /// Unique per session and step (`<workflow id>:<step>`): a retry posts nothing twice.
+    /// Unique per session and step (`<workflow id>:<step>:…`): a retry posts nothing twice.
     pub key: String,
     /// Whose room.
     pub client_id: ClientId,
-    /// About which session.
+    /// About which session (live or messaging).
     pub session_id: SessionId,
     /// The session's start, shown in `time_zone`.
     pub starts_at: DateTime<Utc>,

@@ -7,6 +7,8 @@
 
 pub mod activities;
 pub mod live_session;
+pub mod messaging_session;
 pub mod search_attributes;
 
-pub use live_session::{Join, LiveSession, LiveSessionInput};
+pub use live_session::{Cancel, Join, LiveSession, LiveSessionInput, Reschedule};
+pub use messaging_session::{MessagingSession, MessagingSessionInput};

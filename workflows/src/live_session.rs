@@ -1,22 +1,24 @@
-//! One live session, one workflow (`live-session-<session uuid>`). `run` follows the lifecycle
-//! of DOMAIN.md step by step; the handlers below it are how the outside world speaks to it:
-//! `request`, `confirm` and `decline` are updates (a refused one changes nothing and its caller
-//! gets the precise reason), joins and the end of the media room are signals, `snapshot` is the
-//! live truth of one session.
+//! One live session, one workflow (`live-session-<session uuid>`). [`lifecycle`] follows
+//! DOMAIN.md step by step; the handlers are how the outside world speaks to it: the provider's
+//! answer, reschedule, cancel, provider-unavailable and authorize-next are updates with
+//! validators (a refused one changes nothing and its caller gets the precise reason), joins and
+//! the end of the media room are signals, `snapshot` is the live truth of one session.
 
 #![allow(unreachable_pub)]
 
 use crate::activities::{
-    BillingActivities, CreditMove, HoldOutcome, MediaActivities, Notice, NotificationActivities,
-    RoomNotice, RoomRequest, StorageActivities,
+    AuthorizationGrant, BillingActivities, CreditMove, FeeCharge, HoldOutcome, HoldRequest,
+    MediaActivities, Notice, NotificationActivities, ReplacementRequest, RoomNotice, RoomRequest,
+    StorageActivities,
 };
 use crate::search_attributes as attributes;
 use chrono::{DateTime, Utc};
+use livesessions_domain::booking::check_notice;
 use livesessions_domain::policy::delta;
 use livesessions_domain::{
-    ClientId, Coverage, CreditStatus, CreditUse, Joined, Modality, Outcome, Party, Policy,
-    ProviderId, Refusal, RefusalCode, Service, SessionId, SessionSnapshot, SessionState,
-    StateChange, TimeZoneName,
+    ClientId, Coverage, CreditId, CreditStatus, CreditUse, Fee, FeeKind, Joined, Modality,
+    NextAuthorization, Outcome, Party, Policy, ProviderId, Refusal, RefusalCode, Service,
+    SessionId, SessionSnapshot, SessionState, SessionTerms, StateChange, TimeZoneName,
 };
 use serde::{Deserialize, Serialize};
 use std::error::Error;
@@ -29,8 +31,8 @@ use temporalio_workflow::{
     WorkflowTermination, select,
 };
 
-/// What the workflow starts with: the request, checked by the API, and the policy in force
-/// when it was made. Ids and times only.
+/// What the workflow starts with: the request, checked by the API, the terms and the policy in
+/// force when it was made. Ids, times and amounts only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSessionInput {
     /// The session, minted by the API.
@@ -51,6 +53,10 @@ pub struct LiveSessionInput {
     pub time_zone: TimeZoneName,
     /// How it is paid for.
     pub coverage: Coverage,
+    /// Price (the fee) and insurance estimate, fixed at booking.
+    pub terms: SessionTerms,
+    /// Buy a credit at this price if none is left.
+    pub purchase: Option<livesessions_domain::Money>,
     /// The policy this session keeps until it ends.
     pub policy: Policy,
 }
@@ -64,6 +70,24 @@ pub struct Join {
     pub at: DateTime<Utc>,
 }
 
+/// The client's request to move the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reschedule {
+    /// The new start.
+    pub starts_at: DateTime<Utc>,
+    /// The client agrees to the cancellation policy (needed for every reschedule).
+    pub accept_cancellation_policy: bool,
+    /// A modality, if the caller sent one: any other than the booked one is refused.
+    pub modality: Option<Modality>,
+}
+
+/// Who cancels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancel {
+    /// The client (or a service for them) or the provider.
+    pub by: Party,
+}
+
 /// The provider's answer to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ProviderAnswer {
@@ -71,15 +95,52 @@ enum ProviderAnswer {
     Decline,
 }
 
+/// A change the client or the provider asked for, waiting for the run to carry it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Reschedule {
+        starts_at: DateTime<Utc>,
+        late: bool,
+        replacement: Option<CreditId>,
+    },
+    Cancel {
+        by: Party,
+        late: bool,
+    },
+    ProviderUnavailable,
+}
+
+/// Where the lifecycle goes after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// On to the next step.
+    Next,
+    /// Rescheduled: back to awaiting confirmation, at the new time.
+    Rescheduled,
+    /// The session's story has ended.
+    Ended,
+}
+
 /// The state of one live session workflow.
 #[workflow]
 pub struct LiveSession {
     policy: Policy,
+    terms: SessionTerms,
+    purchase: Option<livesessions_domain::Money>,
     session: SessionSnapshot,
     /// Step 1's answer, for the `request` update: `Some(Ok)` once held.
     held: Option<Result<(), Refusal>>,
     answer: Option<ProviderAnswer>,
+    change: Option<Change>,
+    /// A change handler is working (running an activity) before it sets `change`.
+    changing: bool,
+    /// Changes asked for so far, and how many of them have taken effect: a handler waits for
+    /// its own to take effect before it answers.
+    changes_asked: u64,
+    changes_effected: u64,
     room_ended: bool,
+    /// Offsets whose reminder went out for the current start.
+    reminded: Vec<Duration>,
     /// The highest snapshot version the read model has.
     recorded_version: u64,
 }
@@ -109,6 +170,8 @@ impl LiveSession {
             credit: None,
             joined: Joined::default(),
             outcome: None,
+            fees: Vec::new(),
+            next_authorization: None,
             history: vec![StateChange {
                 state: SessionState::Requested,
                 at: requested_at,
@@ -117,16 +180,23 @@ impl LiveSession {
         };
         Self {
             policy: input.policy,
+            terms: input.terms,
+            purchase: input.purchase,
             session,
             held: None,
             answer: None,
+            change: None,
+            changing: false,
+            changes_asked: 0,
+            changes_effected: 0,
             room_ended: false,
+            reminded: Vec::new(),
             recorded_version: 0,
         }
     }
 
-    /// The lifecycle of DOMAIN.md, top to bottom; then waits for the update handlers still
-    /// answering their callers, so none is cut off by the workflow's end.
+    /// The lifecycle, then a wait for the update handlers still answering their callers, so
+    /// none is cut off by the workflow's end.
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<SessionSnapshot> {
         let result = lifecycle(ctx).await;
@@ -145,7 +215,7 @@ impl LiveSession {
         ctx.wait_condition(|s| match &s.held {
             None => false,
             Some(Err(_)) => true,
-            Some(Ok(())) => s.recorded_version >= s.session.version,
+            Some(Ok(())) => !s.has_unrecorded_changes(),
         })
         .await?;
         ctx.state(|s| match &s.held {
@@ -192,6 +262,160 @@ impl LiveSession {
         answer(ctx, ProviderAnswer::Decline, SessionState::Declined).await
     }
 
+    /// Refuses a reschedule the session's state or the booking's terms do not allow.
+    #[update_validator(reschedule)]
+    fn validate_reschedule(
+        &self,
+        _ctx: &WorkflowContextView,
+        request: &Reschedule,
+    ) -> Result<(), Box<dyn Error + Send + Sync>> {
+        self.changeable("rescheduled")?;
+        if request.modality.is_some_and(|m| m != self.session.modality) {
+            return Err(Refusal::new(
+                RefusalCode::ModalityChangeRequiresRebooking,
+                format!(
+                    "a booked {} session cannot change modality: cancel it and book again",
+                    self.session.modality
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The client moves the session; the provider confirms again. Late (closer to a confirmed
+    /// start than `policy.late_cancel_window`): the credit is lost, the fee charged, and another
+    /// credit holds the new time. Answers with the session, requested at its new time.
+    #[update]
+    pub async fn reschedule(
+        ctx: &mut WorkflowContext<Self>,
+        request: Reschedule,
+    ) -> Result<SessionSnapshot, Box<dyn Error + Send + Sync>> {
+        ctx.state_mut(|s| s.changing = true);
+        let prepared = prepare_reschedule(ctx, request).await;
+        ctx.state_mut(|s| s.changing = false);
+        ask_for(ctx, prepared?).await
+    }
+
+    /// Refuses a cancellation once the session has begun or ended.
+    #[update_validator(cancel)]
+    fn validate_cancel(
+        &self,
+        _ctx: &WorkflowContextView,
+        _: &Cancel,
+    ) -> Result<(), Box<dyn Error + Send + Sync>> {
+        self.changeable("cancelled")
+    }
+
+    /// Cancels the session. By the client closer to a confirmed start than
+    /// `policy.late_cancel_window`: late (credit lost, fee charged once); otherwise the credit
+    /// comes back. A provider's cancellation never costs the client.
+    #[update]
+    pub async fn cancel(
+        ctx: &mut WorkflowContext<Self>,
+        request: Cancel,
+    ) -> Result<SessionSnapshot, Box<dyn Error + Send + Sync>> {
+        let at = now(ctx);
+        let late = ctx.state(|s| request.by == Party::Client && s.is_late(at));
+        let by = request.by;
+        ask_for(ctx, Change::Cancel { by, late }).await
+    }
+
+    /// Refuses provider-unavailable unless the session is requested or confirmed.
+    #[update_validator(provider_unavailable)]
+    fn validate_provider_unavailable(
+        &self,
+        _ctx: &WorkflowContextView,
+        _: &(),
+    ) -> Result<(), Box<dyn Error + Send + Sync>> {
+        self.changeable("marked unavailable")?;
+        if !self.session.state.holds_slot() {
+            return Err(state_conflict(
+                self.session.state,
+                "marked unavailable again",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The provider cannot attend: the client keeps the credit and is offered a reschedule.
+    #[update]
+    pub async fn provider_unavailable(
+        ctx: &mut WorkflowContext<Self>,
+        _: (),
+    ) -> Result<SessionSnapshot, Box<dyn Error + Send + Sync>> {
+        ask_for(ctx, Change::ProviderUnavailable).await
+    }
+
+    /// Refuses authorize-next unless an authorization is on offer.
+    #[update_validator(authorize_next)]
+    fn validate_authorize_next(
+        &self,
+        _ctx: &WorkflowContextView,
+        _: &(),
+    ) -> Result<(), Box<dyn Error + Send + Sync>> {
+        match &self.session.next_authorization {
+            Some(next) if next.authorized_at.is_none() && !next.lapsed && !self.changing => Ok(()),
+            Some(next) if next.lapsed => Err(Refusal::new(
+                RefusalCode::AuthorizationWindowClosed,
+                format!(
+                    "the next session could be authorized until {}",
+                    next.authorize_by.to_rfc3339()
+                ),
+            )
+            .into()),
+            Some(_) => Err(state_conflict(self.session.state, "authorized twice")),
+            None => Err(Refusal::new(
+                RefusalCode::SessionStateConflict,
+                "only a completed insurance session offers the next session's authorization",
+            )
+            .into()),
+        }
+    }
+
+    /// The insurance client authorizes the next session at the estimate shown.
+    #[update]
+    pub async fn authorize_next(
+        ctx: &mut WorkflowContext<Self>,
+        _: (),
+    ) -> Result<SessionSnapshot, Box<dyn Error + Send + Sync>> {
+        let grant = ctx.state_mut(|s| {
+            s.changing = true;
+            let next = s.session.next_authorization.as_ref()?;
+            Some(AuthorizationGrant {
+                key: format!("{}:next_authorization", s.session.workflow_id),
+                client_id: s.session.client_id,
+                session_id: s.session.id,
+                estimate: next.estimate,
+            })
+        });
+        let Some(grant) = grant else {
+            ctx.state_mut(|s| s.changing = false);
+            return Err(state_conflict(
+                ctx.state(|s| s.session.state),
+                "authorized now",
+            ));
+        };
+        let granted = ctx
+            .execute_activity(
+                BillingActivities::authorize_next,
+                grant,
+                step_options("record the next session's authorization"),
+            )
+            .await;
+        let at = now(ctx);
+        ctx.state_mut(|s| {
+            s.changing = false;
+            if let (Ok(_), Some(next)) = (&granted, s.session.next_authorization.as_mut()) {
+                next.authorized_at = Some(at);
+                s.session.version += 1;
+            }
+        });
+        granted?;
+        ctx.wait_condition(|s| !s.has_unrecorded_changes()).await?;
+        Ok(ctx.state(|s| s.session.clone()))
+    }
+
     /// Someone arrived in the room. Only the first join of each person counts.
     #[signal]
     pub fn participant_joined(&mut self, _ctx: &mut SyncWorkflowContext<Self>, join: Join) {
@@ -224,10 +448,26 @@ impl LiveSession {
     }
 }
 
+fn state_conflict(state: SessionState, what: &str) -> Box<dyn Error + Send + Sync> {
+    Refusal::new(
+        RefusalCode::SessionStateConflict,
+        format!("the session is {state} and cannot be {what}"),
+    )
+    .into()
+}
+
 impl LiveSession {
+    fn held(&self) -> bool {
+        matches!(self.held, Some(Ok(())))
+    }
+
     fn awaiting_answer(&self) -> Result<(), Box<dyn Error + Send + Sync>> {
-        let held = matches!(self.held, Some(Ok(())));
-        if held && self.session.state == SessionState::Requested && self.answer.is_none() {
+        if self.held()
+            && self.session.state == SessionState::Requested
+            && self.answer.is_none()
+            && self.change.is_none()
+            && !self.changing
+        {
             Ok(())
         } else {
             Err(Refusal::new(
@@ -241,164 +481,83 @@ impl LiveSession {
         }
     }
 
+    /// Reschedule and cancel are allowed before the session begins, and while a provider's
+    /// absence leaves a reschedule on offer; one change at a time.
+    fn changeable(&self, what: &str) -> Result<(), Box<dyn Error + Send + Sync>> {
+        if self.held()
+            && self.session.state.is_changeable()
+            && self.change.is_none()
+            && !self.changing
+        {
+            Ok(())
+        } else {
+            Err(state_conflict(self.session.state, what))
+        }
+    }
+
+    /// A client's change at `now` is late when the session is confirmed and starts within
+    /// `policy.late_cancel_window`. An unconfirmed request, or one the provider left, is never late.
+    fn is_late(&self, now: DateTime<Utc>) -> bool {
+        self.session.state == SessionState::Confirmed
+            && self.policy.is_late(now, self.session.starts_at)
+    }
+
     fn has_unrecorded_changes(&self) -> bool {
         self.session.version > self.recorded_version
     }
-}
 
-/// One live session, as DOMAIN.md tells it. Every step does its effects first (credits, room,
-/// messages) and then records the state that reports them, so a state seen in the read model
-/// means its effects are done.
-async fn lifecycle(ctx: &Ctx) -> WorkflowResult<SessionSnapshot> {
-    let policy = ctx.state(|s| s.policy.clone());
-    let starts_at = ctx.state(|s| s.session.starts_at);
-
-    // 1. Requested: the booking and a credit are held, or the booking is refused.
-    if !hold_booking(ctx).await? {
-        return Ok(snapshot(ctx));
-    }
-
-    // 2. Awaiting confirmation: the provider answers before the window closes, or the request
-    //    expires. Either unhappy end gives the credit back and invites the client to pick
-    //    another time.
-    let confirm_by = ctx.state(|s| s.session.confirm_by);
-    wait_until(ctx, confirm_by, "confirmation window", |s| {
-        s.answer.is_some()
-    })
-    .await?;
-    let (opens_at, grace_ends) = policy.join_window(starts_at);
-    match ctx.state(|s| s.answer) {
-        Some(ProviderAnswer::Confirm) => {
-            // 3. Confirmed, waiting: the media room and one join link per person, working
-            //    from shortly before the start until the grace period ends.
-            open_room(ctx, opens_at, grace_ends).await?;
-            notify(ctx, Notice::Confirmed).await?;
-            enter(ctx, SessionState::Confirmed, None).await?;
-        }
-        Some(ProviderAnswer::Decline) => {
-            let end = End::new(
-                SessionState::Declined,
-                Outcome::ProviderDeclined,
-                CreditStatus::Released,
-            );
-            return finish(ctx, end.telling(Notice::Declined)).await;
-        }
-        None => {
-            let end = End::new(
-                SessionState::Expired,
-                Outcome::ConfirmationWindowClosed,
-                CreditStatus::Released,
-            );
-            return finish(ctx, end.telling(Notice::Expired)).await;
-        }
-    }
-
-    // 4. Join detection: the session begins when both have joined. A provider who never joins
-    //    costs the client nothing; a client who never joins loses the credit.
-    wait_until(ctx, grace_ends, "join grace period", |s| {
-        s.session.joined.both().is_some()
-    })
-    .await?;
-    let joined = ctx.state(|s| s.session.joined);
-    let Some(both_joined_at) = joined.both() else {
-        let end = if joined.provider.is_none() {
-            End::new(
-                SessionState::ProviderNoShow,
-                Outcome::ProviderDidNotJoin,
-                CreditStatus::Released,
-            )
-            .telling(Notice::ProviderNoShow)
-        } else {
-            End::new(
-                SessionState::ClientNoShow,
-                Outcome::ClientDidNotJoin,
-                CreditStatus::Forfeited,
-            )
-            .telling(Notice::ClientNoShow)
-        };
-        return finish(ctx, end).await;
-    };
-    enter(ctx, SessionState::InProgress, None).await?;
-
-    // 5. In progress → completed: when the media room ends, or when the booked length plus the
-    //    margin has passed since the session began.
-    let length = Duration::from_secs(60 * u64::from(ctx.state(|s| s.session.duration_minutes)));
-    let ends_by = starts_at.max(both_joined_at) + delta(length) + delta(policy.completion_margin);
-    let outcome = if wait_until(ctx, ends_by, "booked length + completion margin", |s| {
-        s.room_ended
-    })
-    .await?
-    {
-        Outcome::RoomEnded
-    } else {
-        Outcome::CompletionMarginElapsed
-    };
-
-    // 6. After: the credit is consumed for good.
-    finish(
-        ctx,
-        End::new(SessionState::Completed, outcome, CreditStatus::Consumed),
-    )
-    .await
-}
-
-/// How a session ends: its final state, why, what the client is told and where the credit goes.
-struct End {
-    state: SessionState,
-    outcome: Outcome,
-    notice: Option<Notice>,
-    credit: CreditStatus,
-}
-
-impl End {
-    fn new(state: SessionState, outcome: Outcome, credit: CreditStatus) -> Self {
-        Self {
-            state,
-            outcome,
-            notice: None,
-            credit,
-        }
-    }
-
-    fn telling(self, notice: Notice) -> Self {
-        Self {
-            notice: Some(notice),
-            ..self
-        }
+    fn wants_attention(&self) -> bool {
+        self.change.is_some() || self.has_unrecorded_changes()
     }
 }
 
 type Ctx = WorkflowContext<LiveSession>;
 
-fn now(ctx: &Ctx) -> DateTime<Utc> {
-    ctx.workflow_time().map(Into::into).unwrap_or_default()
+/// Goes on with the lifecycle after a step, or back to step 2, or out.
+macro_rules! proceed {
+    ($step:expr) => {
+        match $step {
+            Flow::Next => {}
+            Flow::Rescheduled => continue,
+            Flow::Ended => break,
+        }
+    };
 }
 
-fn snapshot(ctx: &Ctx) -> SessionSnapshot {
-    ctx.state(|s| s.session.clone())
+/// One live session, as DOMAIN.md tells it. Every step does its effects first (credits, fees,
+/// room, messages) and then records the state that reports them, so a state seen in the read
+/// model means its effects are done.
+async fn lifecycle(ctx: &Ctx) -> WorkflowResult<SessionSnapshot> {
+    // 1. Requested: the booking and a credit (or an insurance authorization) are held, or the
+    //    booking is refused.
+    if hold_booking(ctx).await? {
+        loop {
+            // 2. Awaiting confirmation: the provider answers before the window closes.
+            proceed!(awaiting_confirmation(ctx).await?);
+            // 3. Confirmed, waiting: reminders with the join link before the start.
+            // 4. Join detection: the session begins when both have joined in time.
+            proceed!(until_both_join(ctx).await?);
+            // 5. In progress → completed: the room ends, or the length plus the margin passes.
+            in_progress(ctx).await?;
+            // 6. After: the credit is consumed; an insurance client is offered the next
+            //    session's authorization.
+            after_completion(ctx).await?;
+            break;
+        }
+    }
+    Ok(snapshot(ctx))
 }
 
-/// Options for an activity that talks to the database or another service: retried with
-/// backoff until it succeeds, because every activity here is idempotent.
-fn step_options(summary: &str) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(60))
-                .build(),
-        )
-        .summary(summary.to_string())
-        .build()
-}
-
-/// Step 1: hold the session and a credit in one transaction.
+/// Step 1: hold the session and a credit in one transaction, buying one if asked to.
 async fn hold_booking(ctx: &Ctx) -> WorkflowResult<bool> {
+    let request = ctx.state(|s| HoldRequest {
+        session: s.session.clone(),
+        purchase: s.purchase,
+    });
     let outcome = ctx
         .execute_activity(
             BillingActivities::hold_booking,
-            snapshot(ctx),
+            request,
             step_options("hold the booking and a credit"),
         )
         .await?;
@@ -429,6 +588,535 @@ async fn hold_booking(ctx: &Ctx) -> WorkflowResult<bool> {
     }
 }
 
+/// Step 2: the provider confirms (the room and join links are made) or declines, or the window
+/// closes and the request expires. The client may reschedule or cancel meanwhile.
+async fn awaiting_confirmation(ctx: &Ctx) -> WorkflowResult<Flow> {
+    let confirm_by = ctx.state(|s| s.session.confirm_by);
+    wait_until(ctx, confirm_by, "confirmation window", |s| {
+        s.answer.is_some()
+    })
+    .await?;
+    if let Some(change) = take_change(ctx) {
+        return carry_out(ctx, change).await;
+    }
+    match ctx.state(|s| s.answer) {
+        Some(ProviderAnswer::Confirm) => {
+            open_room(ctx).await?;
+            notify(ctx, Notice::Confirmed).await?;
+            enter(ctx, SessionState::Confirmed, None).await?;
+            Ok(Flow::Next)
+        }
+        Some(ProviderAnswer::Decline) => {
+            let end = End::new(
+                SessionState::Declined,
+                Outcome::ProviderDeclined,
+                CreditStatus::Released,
+            );
+            finish(ctx, end.telling(Notice::Declined)).await
+        }
+        None => {
+            let end = End::new(
+                SessionState::Expired,
+                Outcome::ConfirmationWindowClosed,
+                CreditStatus::Released,
+            );
+            finish(ctx, end.telling(Notice::Expired)).await
+        }
+    }
+}
+
+/// Steps 3 and 4: a reminder at each offset before the start (one at once for offsets already
+/// passed, never skipped), until both have joined or the grace period ends. A provider who
+/// never joins costs the client nothing; a client who never joins loses the credit and pays
+/// the fee.
+async fn until_both_join(ctx: &Ctx) -> WorkflowResult<Flow> {
+    let starts_at = ctx.state(|s| s.session.starts_at);
+    let (_, grace_ends) = ctx.state(|s| s.policy.join_window(starts_at));
+    loop {
+        send_due_reminders(ctx).await?;
+        let next_reminder = ctx.state(|s| {
+            let pending = s
+                .policy
+                .reminder_offsets
+                .iter()
+                .filter(|o| !s.reminded.contains(o));
+            pending.map(|offset| starts_at - delta(*offset)).min()
+        });
+        let (deadline, summary) = match next_reminder {
+            Some(at) if at < grace_ends => (at, "next reminder"),
+            _ => (grace_ends, "join grace period"),
+        };
+        let both_joined = wait_until(ctx, deadline, summary, |s| {
+            s.session.joined.both().is_some()
+        })
+        .await?;
+        if let Some(change) = take_change(ctx) {
+            return carry_out(ctx, change).await;
+        }
+        if both_joined {
+            enter(ctx, SessionState::InProgress, None).await?;
+            return Ok(Flow::Next);
+        }
+        if now(ctx) >= grace_ends {
+            let joined = ctx.state(|s| s.session.joined);
+            if joined.provider.is_none() {
+                return offer_reschedule(ctx, SessionState::ProviderNoShow, Notice::ProviderNoShow)
+                    .await;
+            }
+            let fee = ctx.state(|s| s.terms.price);
+            let end = End::new(
+                SessionState::ClientNoShow,
+                Outcome::ClientDidNotJoin,
+                CreditStatus::Forfeited,
+            )
+            .charging(FeeKind::NoShowFee)
+            .telling(Notice::ClientNoShow { fee });
+            return finish(ctx, end).await;
+        }
+    }
+}
+
+/// Posts one reminder for every offset whose time has come and that has not been reminded of
+/// for the current start.
+async fn send_due_reminders(ctx: &Ctx) -> WorkflowResult<()> {
+    let at = now(ctx);
+    let due: Vec<Duration> = ctx.state(|s| {
+        let starts_at = s.session.starts_at;
+        let due =
+            |offset: &&Duration| !s.reminded.contains(offset) && starts_at - delta(**offset) <= at;
+        s.policy
+            .reminder_offsets
+            .iter()
+            .filter(due)
+            .copied()
+            .collect()
+    });
+    let Some(closest) = due.iter().min() else {
+        return Ok(());
+    };
+    let starts_at = ctx.state(|s| s.session.starts_at.timestamp());
+    let step = format!(
+        "{}:{starts_at}:{}",
+        Notice::Reminder.step(),
+        livesessions_domain::duration::format(*closest)
+    );
+    post_notice(ctx, Notice::Reminder, &step).await?;
+    ctx.state_mut(|s| s.reminded.extend(due));
+    Ok(())
+}
+
+/// A provider's absence (no-show or unavailable): the client keeps the credit and may
+/// reschedule with it (or cancel, at no cost) until `policy.reschedule_offer_window` passes;
+/// then the credit is released to them.
+async fn offer_reschedule(ctx: &Ctx, state: SessionState, notice: Notice) -> WorkflowResult<Flow> {
+    announce_absence(ctx, state, notice).await?;
+    await_reschedule(ctx, state).await
+}
+
+/// Tells the client the provider is absent and that the credit waits for a reschedule.
+async fn announce_absence(ctx: &Ctx, state: SessionState, notice: Notice) -> WorkflowResult<()> {
+    notify(ctx, notice).await?;
+    enter(ctx, state, None).await
+}
+
+/// Waits for the client to reschedule or cancel; when the offer lapses, the credit goes back.
+async fn await_reschedule(ctx: &Ctx, state: SessionState) -> WorkflowResult<Flow> {
+    let lapses_at = now(ctx) + delta(ctx.state(|s| s.policy.reschedule_offer_window));
+    wait_until(ctx, lapses_at, "reschedule offer", |_| false).await?;
+    if let Some(change) = take_change(ctx) {
+        return carry_out(ctx, change).await;
+    }
+    let outcome = match state {
+        SessionState::ProviderNoShow => Outcome::ProviderDidNotJoin,
+        _ => Outcome::ProviderWasUnavailable,
+    };
+    finish(
+        ctx,
+        End::new(state, outcome, CreditStatus::Released).telling(Notice::RescheduleOfferLapsed),
+    )
+    .await
+}
+
+/// Step 5: in progress until the media room ends, or until the booked length plus the margin
+/// has passed since the session began.
+async fn in_progress(ctx: &Ctx) -> WorkflowResult<()> {
+    let (starts_at, joined, minutes, margin) = ctx.state(|s| {
+        (
+            s.session.starts_at,
+            s.session.joined.both(),
+            s.session.duration_minutes,
+            s.policy.completion_margin,
+        )
+    });
+    let began = starts_at.max(joined.unwrap_or(starts_at));
+    let ends_by = began + delta(Duration::from_secs(60 * u64::from(minutes))) + delta(margin);
+    let outcome = if wait_until(ctx, ends_by, "booked length + completion margin", |s| {
+        s.room_ended
+    })
+    .await?
+    {
+        Outcome::RoomEnded
+    } else {
+        Outcome::CompletionMarginElapsed
+    };
+    ctx.state_mut(|s| s.session.outcome = Some(outcome));
+    Ok(())
+}
+
+/// Step 6: the credit is consumed; an insurance client then sees the "Book a session" prompt
+/// with the next session's estimate and may authorize it within `policy.reauthorization_window`.
+async fn after_completion(ctx: &Ctx) -> WorkflowResult<()> {
+    let outcome = ctx
+        .state(|s| s.session.outcome)
+        .unwrap_or(Outcome::RoomEnded);
+    finish(
+        ctx,
+        End::new(SessionState::Completed, outcome, CreditStatus::Consumed),
+    )
+    .await?;
+    let Some(estimate) = ctx.state(|s| {
+        (s.session.coverage == Coverage::Insurance)
+            .then_some(s.terms.estimate)
+            .flatten()
+    }) else {
+        return Ok(());
+    };
+    let authorize_by = now(ctx) + delta(ctx.state(|s| s.policy.reauthorization_window));
+    notify(
+        ctx,
+        Notice::AuthorizationPrompt {
+            estimate,
+            authorize_by,
+        },
+    )
+    .await?;
+    ctx.state_mut(|s| {
+        s.session.next_authorization = Some(NextAuthorization {
+            estimate,
+            authorize_by,
+            authorized_at: None,
+            lapsed: false,
+        });
+        s.session.version += 1;
+    });
+    record_changes(ctx).await?;
+    let authorized = |s: &LiveSession| {
+        s.session
+            .next_authorization
+            .as_ref()
+            .is_some_and(|n| n.authorized_at.is_some())
+    };
+    wait_until(ctx, authorize_by, "reauthorization window", authorized).await?;
+    // An authorization already under way when the window closes is honoured.
+    ctx.wait_condition(|s| !s.changing).await?;
+    if !ctx.state(authorized) {
+        ctx.state_mut(|s| {
+            if let Some(next) = s.session.next_authorization.as_mut() {
+                next.lapsed = true;
+            }
+            s.session.version += 1;
+        });
+    }
+    record_changes(ctx).await
+}
+
+/// Checks a reschedule against the workflow's clock and, when it is late, holds the credit the
+/// new time will use. A refusal here changes nothing.
+async fn prepare_reschedule(
+    ctx: &Ctx,
+    request: Reschedule,
+) -> Result<Change, Box<dyn Error + Send + Sync>> {
+    let at = now(ctx);
+    let (late, policy, replacement_request) = ctx.state(|s| {
+        let replacement = ReplacementRequest {
+            session_id: s.session.id,
+            client_id: s.session.client_id,
+            coverage: s.session.coverage,
+        };
+        (s.is_late(at), s.policy.clone(), replacement)
+    });
+    if !request.accept_cancellation_policy {
+        let (code, message) = if late {
+            (
+                RefusalCode::LateCancellationNotAccepted,
+                "rescheduling this close to the start is a late cancellation: the credit is lost and the fee charged; accept the cancellation policy to go on",
+            )
+        } else {
+            (
+                RefusalCode::CancellationPolicyNotAccepted,
+                "the client must agree to the cancellation policy (accept_cancellation_policy: true)",
+            )
+        };
+        return Err(Refusal::new(code, message).into());
+    }
+    check_notice(request.starts_at, &policy, at)?;
+    let replacement = if late {
+        let coverage = replacement_request.coverage;
+        let held = ctx
+            .execute_activity(
+                BillingActivities::hold_replacement,
+                replacement_request,
+                step_options("hold a credit for the new time"),
+            )
+            .await?;
+        if held.is_none() {
+            let code = if coverage == Coverage::Insurance {
+                RefusalCode::AuthorizationRequired
+            } else {
+                RefusalCode::NoCredit
+            };
+            return Err(Refusal::new(
+                code,
+                "a late reschedule needs another credit for the new time, and none is left",
+            )
+            .into());
+        }
+        held
+    } else {
+        None
+    };
+    Ok(Change::Reschedule {
+        starts_at: request.starts_at,
+        late,
+        replacement,
+    })
+}
+
+/// Carries out a change the client or the provider asked for; the asker's answer is due once
+/// it has taken effect.
+async fn carry_out(ctx: &Ctx, change: Change) -> WorkflowResult<Flow> {
+    let effected = || ctx.state_mut(|s| s.changes_effected += 1);
+    match change {
+        Change::Reschedule {
+            starts_at,
+            late,
+            replacement,
+        } => {
+            if late {
+                forfeit_for_late_change(ctx, replacement).await?;
+            }
+            move_to(ctx, starts_at).await?;
+            effected();
+            Ok(Flow::Rescheduled)
+        }
+        Change::Cancel { by, late } => {
+            let end = match (by, late) {
+                (Party::Provider, _) => End::new(
+                    SessionState::Cancelled,
+                    Outcome::ProviderCancelled,
+                    CreditStatus::Released,
+                )
+                .telling(Notice::Cancelled),
+                (Party::Client, false) => End::new(
+                    SessionState::Cancelled,
+                    Outcome::ClientCancelled,
+                    CreditStatus::Released,
+                )
+                .telling(Notice::Cancelled),
+                (Party::Client, true) => {
+                    let fee = ctx.state(|s| s.terms.price);
+                    End::new(
+                        SessionState::LateCancelled,
+                        Outcome::ClientCancelledLate,
+                        CreditStatus::Forfeited,
+                    )
+                    .charging(FeeKind::LateCancelFee)
+                    .telling(Notice::LateCancelled { fee })
+                }
+            };
+            let flow = finish(ctx, end).await?;
+            effected();
+            Ok(flow)
+        }
+        Change::ProviderUnavailable => {
+            announce_absence(
+                ctx,
+                SessionState::ProviderUnavailable,
+                Notice::ProviderUnavailable,
+            )
+            .await?;
+            effected();
+            // Boxed: the client's answer to the offer is a change, which brings us back here.
+            let offer: std::pin::Pin<
+                Box<dyn std::future::Future<Output = WorkflowResult<Flow>> + '_>,
+            > = Box::pin(await_reschedule(ctx, SessionState::ProviderUnavailable));
+            offer.await
+        }
+    }
+}
+
+/// A late reschedule: the fee is charged once, the credit of the old time is lost, and the
+/// replacement held by the update now holds the session.
+async fn forfeit_for_late_change(ctx: &Ctx, replacement: Option<CreditId>) -> WorkflowResult<()> {
+    let old_start = ctx.state(|s| s.session.starts_at.timestamp());
+    charge_fee(
+        ctx,
+        FeeKind::LateCancelFee,
+        &format!("{}:{old_start}", FeeKind::LateCancelFee),
+    )
+    .await?;
+    settle_credit(ctx, CreditStatus::Forfeited).await?;
+    ctx.state_mut(|s| {
+        s.session.credit = replacement.map(|id| CreditUse {
+            id,
+            status: CreditStatus::Reserved,
+        });
+    });
+    Ok(())
+}
+
+/// Moves the session to `starts_at`: it is requested again, with a fresh confirmation window,
+/// no joins and no reminders yet, and the client is told.
+async fn move_to(ctx: &Ctx, starts_at: DateTime<Utc>) -> WorkflowResult<()> {
+    let at = now(ctx);
+    ctx.state_mut(|s| {
+        s.session.starts_at = starts_at;
+        s.session.confirm_by = s.policy.confirm_by(at, starts_at);
+        s.session.joined = Joined::default();
+        s.answer = None;
+        s.room_ended = false;
+        s.reminded.clear();
+    });
+    let start: std::time::SystemTime = starts_at.into();
+    ctx.upsert_search_attributes([attributes::SESSION_STARTS_AT.value_set(start.into())]);
+    notify(ctx, Notice::Rescheduled).await?;
+    enter(ctx, SessionState::Requested, None).await
+}
+
+/// How a session ends: its final state, why, where the credit goes, the fee if one is due and
+/// what the client is told.
+struct End {
+    state: SessionState,
+    outcome: Outcome,
+    credit: CreditStatus,
+    fee: Option<FeeKind>,
+    notice: Option<Notice>,
+}
+
+impl End {
+    fn new(state: SessionState, outcome: Outcome, credit: CreditStatus) -> Self {
+        Self {
+            state,
+            outcome,
+            credit,
+            fee: None,
+            notice: None,
+        }
+    }
+
+    fn charging(self, fee: FeeKind) -> Self {
+        Self {
+            fee: Some(fee),
+            ..self
+        }
+    }
+
+    fn telling(self, notice: Notice) -> Self {
+        Self {
+            notice: Some(notice),
+            ..self
+        }
+    }
+}
+
+/// The last step of every path: the credit goes where the end says, a fee is charged if due,
+/// the client is told, and the final state is entered.
+async fn finish(ctx: &Ctx, end: End) -> WorkflowResult<Flow> {
+    settle_credit(ctx, end.credit).await?;
+    if let Some(kind) = end.fee {
+        charge_fee(ctx, kind, kind.as_str()).await?;
+    }
+    if let Some(notice) = end.notice {
+        notify(ctx, notice).await?;
+    }
+    enter(ctx, end.state, Some(end.outcome)).await?;
+    Ok(Flow::Ended)
+}
+
+/// Moves the session's credit to `to`.
+async fn settle_credit(ctx: &Ctx, to: CreditStatus) -> WorkflowResult<()> {
+    let (session_id, held) = ctx.state(|s| (s.session.id, s.session.credit));
+    let Some(held) = held.filter(|c| c.status == CreditStatus::Reserved) else {
+        return Ok(());
+    };
+    let movement = CreditMove {
+        session_id,
+        credit_id: held.id,
+        to,
+    };
+    ctx.execute_activity(
+        BillingActivities::settle_credit,
+        movement,
+        step_options("settle the credit"),
+    )
+    .await?;
+    ctx.state_mut(|s| {
+        s.session.credit = Some(CreditUse {
+            id: held.id,
+            status: to,
+        });
+        s.session.version += 1;
+    });
+    Ok(())
+}
+
+/// Charges a fee of the session's full cost, once: the key is `<workflow id>:<step>`.
+async fn charge_fee(ctx: &Ctx, kind: FeeKind, step: &str) -> WorkflowResult<()> {
+    let charge = ctx.state(|s| FeeCharge {
+        key: format!("{}:{step}", s.session.workflow_id),
+        client_id: s.session.client_id,
+        session_id: s.session.id,
+        kind,
+        amount: s.terms.price,
+    });
+    let key = charge.key.clone();
+    let amount = charge.amount;
+    ctx.execute_activity(
+        BillingActivities::charge_fee,
+        charge,
+        step_options("charge the fee"),
+    )
+    .await?;
+    let at = now(ctx);
+    ctx.state_mut(|s| {
+        s.session.fees.push(Fee {
+            kind,
+            amount,
+            key,
+            at,
+        });
+        s.session.version += 1;
+    });
+    Ok(())
+}
+
+fn now(ctx: &Ctx) -> DateTime<Utc> {
+    ctx.workflow_time().map(Into::into).unwrap_or_default()
+}
+
+fn snapshot(ctx: &Ctx) -> SessionSnapshot {
+    ctx.state(|s| s.session.clone())
+}
+
+fn take_change(ctx: &Ctx) -> Option<Change> {
+    ctx.state_mut(|s| s.change.take())
+}
+
+/// Options for an activity that talks to the database or another service: retried with
+/// backoff until it succeeds, because every activity here is idempotent.
+fn step_options(summary: &str) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(60))
+                .build(),
+        )
+        .summary(summary.to_string())
+        .build()
+}
+
 /// Records the provider's answer and waits until the run has acted on it.
 async fn answer(
     ctx: &Ctx,
@@ -453,11 +1141,32 @@ async fn answer(
     })
 }
 
-/// Moves to `state`, tells operators (search attribute) and the read model.
+/// Hands a change to the run and waits until it has taken effect and the read model has it;
+/// answers the session as it then is.
+async fn ask_for(
+    ctx: &Ctx,
+    change: Change,
+) -> Result<SessionSnapshot, Box<dyn Error + Send + Sync>> {
+    let ticket = ctx.state_mut(|s| {
+        s.change = Some(change);
+        s.changes_asked += 1;
+        s.changes_asked
+    });
+    ctx.wait_condition(|s| s.changes_effected >= ticket && !s.has_unrecorded_changes())
+        .await?;
+    Ok(snapshot(ctx))
+}
+
+/// Moves to `state` (or, when already there, only sets the outcome), tells operators (search
+/// attribute) and the read model.
 async fn enter(ctx: &Ctx, state: SessionState, outcome: Option<Outcome>) -> WorkflowResult<()> {
     let at = now(ctx);
     ctx.state_mut(|s| {
-        s.session.enter(state, at);
+        if s.session.state == state {
+            s.session.version += 1;
+        } else {
+            s.session.enter(state, at);
+        }
         if outcome.is_some() {
             s.session.outcome = outcome;
         }
@@ -484,8 +1193,9 @@ async fn record_changes(ctx: &Ctx) -> WorkflowResult<()> {
     Ok(())
 }
 
-/// Waits until `done` holds (true) or `deadline` passes (false), recording every change that
-/// signals make meanwhile. The timer is cancelled, not dropped, when `done` wins.
+/// Waits until `done` holds (true) or `deadline` passes (false), waking early for a change
+/// request and recording every change that signals make meanwhile. The timer is cancelled, not
+/// dropped, when the wait ends early.
 async fn wait_until(
     ctx: &Ctx,
     deadline: DateTime<Utc>,
@@ -506,7 +1216,7 @@ async fn wait_until(
     );
     loop {
         select! {
-            woken = ctx.wait_condition(|s| done(s) || s.has_unrecorded_changes()) => woken?,
+            woken = ctx.wait_condition(|s| done(s) || s.wants_attention()) => woken?,
             fired = timer => {
                 return match fired {
                     TimerResult::Fired => {
@@ -518,22 +1228,24 @@ async fn wait_until(
             }
         }
         record_changes(ctx).await?;
-        if ctx.state(done) {
+        let (finished, interrupted) = ctx.state(|s| (done(s), s.change.is_some()));
+        if finished || interrupted {
             timer.cancel();
-            return Ok(true);
+            return Ok(finished);
         }
     }
 }
 
-/// Posts a notice about this session to the client's room, once.
+/// Posts a notice about this session to the client's room, once per snapshot version.
 async fn notify(ctx: &Ctx, notice: Notice) -> WorkflowResult<()> {
+    let step = format!("{}:{}", notice.step(), ctx.state(|s| s.session.version));
+    post_notice(ctx, notice, &step).await
+}
+
+/// Posts a notice under `<workflow id>:<step>`.
+async fn post_notice(ctx: &Ctx, notice: Notice, step: &str) -> WorkflowResult<()> {
     let room_notice = ctx.state(|s| RoomNotice {
-        key: format!(
-            "{}:{}:{}",
-            s.session.workflow_id,
-            notice_step(notice),
-            s.session.version
-        ),
+        key: format!("{}:{step}", s.session.workflow_id),
         client_id: s.session.client_id,
         session_id: s.session.id,
         starts_at: s.session.starts_at,
@@ -549,28 +1261,18 @@ async fn notify(ctx: &Ctx, notice: Notice) -> WorkflowResult<()> {
     Ok(())
 }
 
-fn notice_step(notice: Notice) -> &'static str {
-    match notice {
-        Notice::Confirmed => "confirmed_notice",
-        Notice::Declined => "declined_notice",
-        Notice::Expired => "expired_notice",
-        Notice::ClientNoShow => "client_no_show_notice",
-        Notice::ProviderNoShow => "provider_no_show_notice",
-    }
-}
-
-/// Step 3: the room and its join links.
-async fn open_room(
-    ctx: &Ctx,
-    opens_at: DateTime<Utc>,
-    closes_at: DateTime<Utc>,
-) -> WorkflowResult<()> {
-    let request = ctx.state(|s| RoomRequest {
-        session_id: s.session.id,
-        client_id: s.session.client_id,
-        provider_id: s.session.provider_id,
-        opens_at,
-        closes_at,
+/// The room and one join link per person, working from shortly before the start until the
+/// grace period ends (moved when the session is rescheduled and confirmed again).
+async fn open_room(ctx: &Ctx) -> WorkflowResult<()> {
+    let request = ctx.state(|s| {
+        let (opens_at, closes_at) = s.policy.join_window(s.session.starts_at);
+        RoomRequest {
+            session_id: s.session.id,
+            client_id: s.session.client_id,
+            provider_id: s.session.provider_id,
+            opens_at,
+            closes_at,
+        }
     });
     ctx.execute_activity(
         MediaActivities::open_room,
@@ -579,34 +1281,4 @@ async fn open_room(
     )
     .await?;
     Ok(())
-}
-
-/// The last step of every path: the credit goes where the end says, the client is told, and
-/// the final state is entered.
-async fn finish(ctx: &Ctx, end: End) -> WorkflowResult<SessionSnapshot> {
-    let credit = end.credit;
-    let (session_id, held_credit) = ctx.state(|s| (s.session.id, s.session.credit));
-    if let Some(held) = held_credit {
-        ctx.execute_activity(
-            BillingActivities::settle_credit,
-            CreditMove {
-                session_id,
-                credit_id: held.id,
-                to: credit,
-            },
-            step_options("settle the credit"),
-        )
-        .await?;
-        ctx.state_mut(|s| {
-            s.session.credit = Some(CreditUse {
-                id: held.id,
-                status: credit,
-            })
-        });
-    }
-    if let Some(notice) = end.notice {
-        notify(ctx, notice).await?;
-    }
-    enter(ctx, end.state, Some(end.outcome)).await?;
-    Ok(snapshot(ctx))
 }

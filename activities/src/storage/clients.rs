@@ -48,8 +48,9 @@ impl TryFrom<ClientRow> for Client {
     }
 }
 
-/// Creates or updates a client. A new client is granted `credits_on_enrolment` credits in the
-/// same transaction. Answers whether the client is new.
+/// Creates or updates a client. A new client is granted `credits_on_enrolment` credits (or,
+/// for insurance, sessions authorized at intake) in the same transaction. Answers whether the
+/// client is new.
 pub async fn upsert(
     db: &Db,
     client: &Client,
@@ -77,7 +78,14 @@ pub async fn upsert(
         .await
     })?;
     if created {
-        credits::grant(&mut tx, client.id, credits_on_enrolment, now).await?;
+        credits::grant_on_enrolment(
+            &mut tx,
+            client.id,
+            client.coverage,
+            credits_on_enrolment,
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(created)

@@ -65,6 +65,19 @@ pub(crate) async fn exists(tx: &mut WriteTx, id: SessionId) -> Result<bool, Stor
     Ok(found > 0)
 }
 
+/// Keeps why a session was cancelled, for operators (outside the snapshot and workflow history).
+pub async fn set_cancel_reason(db: &Db, id: SessionId, reason: &str) -> Result<(), StorageError> {
+    with_pool!(db, |pool| {
+        sqlx::query("UPDATE sessions SET cancel_reason = $2 WHERE id = $1")
+            .bind(id.as_uuid())
+            .bind(reason)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+    })?;
+    Ok(())
+}
+
 /// The newest snapshot of one session.
 pub async fn get(db: &Db, id: SessionId) -> Result<Option<SessionSnapshot>, StorageError> {
     let row: Option<Json<SessionSnapshot>> = with_pool!(db, |pool| {

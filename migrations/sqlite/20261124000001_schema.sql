@@ -32,31 +32,54 @@ CREATE TABLE sessions (
     ends_at     TEXT NOT NULL,
     version     INTEGER NOT NULL,
     snapshot    TEXT NOT NULL,
+    -- Why it was cancelled, if the canceller said; written by the API, not by the workflow.
+    cancel_reason TEXT,
     updated_at  TEXT NOT NULL
 );
 CREATE INDEX sessions_client_starts ON sessions (client_id, starts_at, id);
 CREATE INDEX sessions_provider_starts ON sessions (provider_id, starts_at, id);
 CREATE INDEX sessions_starts ON sessions (starts_at, id);
 
--- One row per session credit. A reserved, consumed or forfeited credit names its session.
+-- One row per session credit or insurance authorization (what a booking holds). `available`
+-- ones belong to nobody yet; a reserved, consumed or forfeited one names the session holding it.
 CREATE TABLE credits (
-    id         BLOB PRIMARY KEY,
-    client_id  BLOB NOT NULL REFERENCES clients (id),
-    status     TEXT NOT NULL CHECK (status IN ('available', 'reserved', 'consumed', 'forfeited')),
-    session_id BLOB REFERENCES sessions (id),
-    source     TEXT NOT NULL CHECK (source IN ('plan_grant', 'purchase')),
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
+    id             BLOB PRIMARY KEY,
+    client_id      BLOB NOT NULL REFERENCES clients (id),
+    kind           TEXT NOT NULL CHECK (kind IN ('credit', 'authorization')),
+    source         TEXT NOT NULL CHECK (source IN ('plan_grant', 'purchase', 'intake_authorization', 'next_authorization')),
+    status         TEXT NOT NULL CHECK (status IN ('available', 'reserved', 'consumed', 'forfeited')),
+    session_id     BLOB REFERENCES sessions (id),
+    -- For an authorization: the estimate the client authorized.
+    estimate_minor INTEGER,
+    currency       TEXT,
+    -- For a purchase or a next-session authorization: what made it, so a retry makes nothing new.
+    idempotency_key TEXT UNIQUE,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
     CHECK ((status = 'available') = (session_id IS NULL))
 );
-CREATE INDEX credits_client_status ON credits (client_id, status, created_at);
-CREATE UNIQUE INDEX credits_one_per_session ON credits (session_id);
+CREATE INDEX credits_client_status ON credits (client_id, kind, status, created_at);
+CREATE INDEX credits_session ON credits (session_id, status);
+
+-- Money charged: credit purchases and fees, each once per idempotency key.
+CREATE TABLE charges (
+    id              BLOB PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    client_id       BLOB NOT NULL REFERENCES clients (id),
+    session_id      BLOB,
+    kind            TEXT NOT NULL CHECK (kind IN ('credit_purchase', 'late_cancel_fee', 'no_show_fee')),
+    amount_minor    INTEGER NOT NULL,
+    currency        TEXT NOT NULL,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX charges_session ON charges (session_id);
 
 -- What a client's room shows. The key makes posting idempotent.
 CREATE TABLE room_messages (
     id              BLOB PRIMARY KEY,
     client_id       BLOB NOT NULL REFERENCES clients (id),
-    session_id      BLOB REFERENCES sessions (id),
+    -- A live or a messaging session.
+    session_id      BLOB,
     kind            TEXT NOT NULL,
     body            TEXT NOT NULL,
     idempotency_key TEXT NOT NULL UNIQUE,
@@ -83,3 +106,16 @@ CREATE TABLE join_tokens (
     first_joined_at TEXT,
     UNIQUE (session_id, party)
 );
+
+-- Asynchronous messaging sessions: their read model.
+CREATE TABLE messaging_sessions (
+    id          BLOB PRIMARY KEY,
+    workflow_id TEXT NOT NULL UNIQUE,
+    client_id   BLOB NOT NULL REFERENCES clients (id),
+    provider_id BLOB NOT NULL REFERENCES providers (id),
+    state       TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    snapshot    TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX messaging_sessions_client ON messaging_sessions (client_id);

@@ -1,0 +1,190 @@
+//! Changing a booked session: reschedule, cancel, provider-unavailable, and the insurance
+//! client's next-session authorization. Each goes to the session's workflow as an update; a
+//! refused one changes nothing and answers with the workflow's precise reason.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
+use crate::sessions::{steer, visible_session};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use livesessions_activities::storage::sessions;
+use livesessions_domain::booking::check_notice;
+use livesessions_domain::{
+    Modality, NextAuthorization, Party, Refusal, RefusalCode, Role, SessionId, SessionSnapshot,
+};
+use livesessions_workflows::{Cancel, Reschedule};
+use serde::Deserialize;
+
+/// The body of `POST /v1/sessions/{id}/reschedule`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleBody {
+    /// The new start (RFC 3339 with an offset).
+    pub starts_at: DateTime<Utc>,
+    /// Must be `true`; for a late reschedule, it accepts losing the credit and the fee.
+    pub accept_cancellation_policy: bool,
+    /// Optional; any modality other than the booked one is refused
+    /// (`422 modality_change_requires_rebooking`).
+    pub modality: Option<Modality>,
+}
+
+/// Moves the session to a new time; the provider confirms again, the same credit holds it.
+/// Closer to a confirmed start than `policy.late_cancel_window` it is late: the credit is lost,
+/// the fee charged once, and another credit holds the new time.
+#[utoipa::path(post, path = "/v1/sessions/{id}/reschedule", tag = "sessions", request_body = RescheduleBody,
+    params(("id" = SessionId, Path)),
+    responses((status = 200, body = SessionSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, body = ErrorBody, description = "no_credit for a late reschedule"), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict"),
+        (status = 422, body = ErrorBody, description = "modality_change_requires_rebooking, late_cancellation_not_accepted, booking_notice_too_short")),
+    security(("bearer" = [])))]
+pub async fn reschedule(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+    ApiJson(body): ApiJson<RescheduleBody>,
+) -> Result<Json<SessionSnapshot>, ApiError> {
+    check_notice(body.starts_at, &state.policy, Utc::now())?;
+    let request = Reschedule {
+        starts_at: body.starts_at,
+        accept_cancellation_policy: body.accept_cancellation_policy,
+        modality: body.modality,
+    };
+    let roles = [Role::Client, Role::Service];
+    steer(
+        &state,
+        &caller,
+        id,
+        &roles,
+        RefusalCode::SessionStateConflict,
+        || state.sessions.reschedule(id, request),
+    )
+    .await
+}
+
+/// The body of `POST /v1/sessions/{id}/cancel`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// Why, for operators (kept in the database, never in workflow history; 500 characters at most).
+    pub reason: Option<String>,
+}
+
+/// Cancels the session. A client (or a service for them) cancelling closer to a confirmed
+/// start than `policy.late_cancel_window` cancels late: the credit is lost and the fee charged
+/// once. A provider's cancellation never costs the client.
+#[utoipa::path(post, path = "/v1/sessions/{id}/cancel", tag = "sessions", request_body = CancelBody,
+    params(("id" = SessionId, Path)),
+    responses((status = 200, body = SessionSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict")),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+    ApiJson(body): ApiJson<CancelBody>,
+) -> Result<Json<SessionSnapshot>, ApiError> {
+    if body
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 500)
+    {
+        return Err(ApiError::Malformed(
+            "reason has more than 500 characters".into(),
+        ));
+    }
+    let by = if caller.role == Role::Provider {
+        Party::Provider
+    } else {
+        Party::Client
+    };
+    let roles = [Role::Client, Role::Provider, Role::Service];
+    let cancelled = steer(
+        &state,
+        &caller,
+        id,
+        &roles,
+        RefusalCode::SessionStateConflict,
+        || state.sessions.cancel(id, Cancel { by }),
+    )
+    .await?;
+    if let Some(reason) = &body.reason {
+        sessions::set_cancel_reason(&state.db, id, reason).await?;
+    }
+    Ok(cancelled)
+}
+
+/// The provider cannot attend: the client keeps the credit and is offered a reschedule; they
+/// are never charged.
+#[utoipa::path(post, path = "/v1/sessions/{id}/provider-unavailable", tag = "sessions",
+    params(("id" = SessionId, Path)),
+    responses((status = 200, body = SessionSnapshot), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict")),
+    security(("bearer" = [])))]
+pub async fn provider_unavailable(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+) -> Result<Json<SessionSnapshot>, ApiError> {
+    let roles = [Role::Provider, Role::Service];
+    steer(
+        &state,
+        &caller,
+        id,
+        &roles,
+        RefusalCode::SessionStateConflict,
+        || state.sessions.provider_unavailable(id),
+    )
+    .await
+}
+
+/// The estimate of the next insurance session, offered after this one completed.
+#[utoipa::path(get, path = "/v1/sessions/{id}/next-estimate", tag = "sessions",
+    params(("id" = SessionId, Path)),
+    responses((status = 200, body = NextAuthorization), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict")),
+    security(("bearer" = [])))]
+pub async fn next_estimate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+) -> Result<Json<NextAuthorization>, ApiError> {
+    let session = visible_session(&state, &caller, id).await?;
+    session.next_authorization.map(Json).ok_or_else(|| {
+        Refusal::new(
+            RefusalCode::SessionStateConflict,
+            format!(
+                "the session is {}: only a completed insurance session offers the next estimate",
+                session.state
+            ),
+        )
+        .into()
+    })
+}
+
+/// The insurance client authorizes the next session at the estimate shown, within
+/// `policy.reauthorization_window`.
+#[utoipa::path(post, path = "/v1/sessions/{id}/authorize-next", tag = "sessions",
+    params(("id" = SessionId, Path)),
+    responses((status = 200, body = SessionSnapshot), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "authorization_window_closed, session_state_conflict")),
+    security(("bearer" = [])))]
+pub async fn authorize_next(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+) -> Result<Json<SessionSnapshot>, ApiError> {
+    let roles = [Role::Client, Role::Service];
+    steer(
+        &state,
+        &caller,
+        id,
+        &roles,
+        RefusalCode::AuthorizationWindowClosed,
+        || state.sessions.authorize_next(id),
+    )
+    .await
+}

@@ -1,0 +1,146 @@
+//! Asynchronous messaging sessions: start one; once started ("Messaging Session in Progress")
+//! it cannot be cancelled or switched to a live session.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use livesessions_activities::storage::{clients, messaging_sessions, providers};
+use livesessions_domain::{
+    ClientId, MessagingSnapshot, MessagingState, ProviderId, Refusal, RefusalCode, Role, SessionId,
+};
+use livesessions_workflows::MessagingSessionInput;
+use serde::Deserialize;
+
+/// The body of `POST /v1/messaging-sessions`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessagingSession {
+    /// The client.
+    pub client_id: ClientId,
+    /// The provider.
+    pub provider_id: ProviderId,
+}
+
+/// Starts a messaging session; it is in progress at once.
+#[utoipa::path(post, path = "/v1/messaging-sessions", tag = "messaging", request_body = NewMessagingSession,
+    responses((status = 201, body = MessagingSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "unknown_client, unknown_provider"), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewMessagingSession>,
+) -> Result<(StatusCode, Json<MessagingSnapshot>), ApiError> {
+    caller.require(&[Role::Client, Role::Service])?;
+    if caller.role == Role::Client && !caller.is_client(body.client_id) {
+        return Err(ApiError::Forbidden);
+    }
+    let client = clients::get(&state.db, body.client_id)
+        .await?
+        .ok_or_else(|| {
+            Refusal::new(
+                RefusalCode::UnknownClient,
+                format!("client {} is not known here", body.client_id),
+            )
+        })?;
+    if providers::get(&state.db, body.provider_id).await?.is_none() {
+        return Err(Refusal::new(
+            RefusalCode::UnknownProvider,
+            format!("provider {} is not known here", body.provider_id),
+        )
+        .into());
+    }
+    let session_id = SessionId::random();
+    let input = MessagingSessionInput {
+        session_id,
+        client_id: client.id,
+        provider_id: body.provider_id,
+        time_zone: client.time_zone,
+        length: state.policy.messaging_session_length,
+    };
+    state.sessions.start_messaging(input).await?;
+    let snapshot = state.sessions.messaging_snapshot(session_id).await?;
+    Ok((StatusCode::CREATED, Json(snapshot)))
+}
+
+/// The messaging session, if the caller may see it.
+async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    id: SessionId,
+) -> Result<MessagingSnapshot, ApiError> {
+    caller.require(&[Role::Client, Role::Provider, Role::Service, Role::Operator])?;
+    let session = messaging_sessions::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mine = match caller.role {
+        Role::Client => caller.is_client(session.client_id),
+        Role::Provider => caller.is_provider(session.provider_id),
+        _ => true,
+    };
+    if mine {
+        Ok(session)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// One messaging session.
+#[utoipa::path(get, path = "/v1/messaging-sessions/{id}", tag = "messaging",
+    params(("id" = SessionId, Path)),
+    responses((status = 200, body = MessagingSnapshot), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+) -> Result<Json<MessagingSnapshot>, ApiError> {
+    Ok(Json(visible(&state, &caller, id).await?))
+}
+
+/// What a started messaging session answers to a change: never.
+fn unchangeable(session: &MessagingSnapshot, what: &str) -> ApiError {
+    match session.state {
+        MessagingState::InProgress => Refusal::new(
+            RefusalCode::MessagingSessionInProgress,
+            format!("a messaging session in progress cannot be {what}"),
+        ),
+        MessagingState::Completed => Refusal::new(
+            RefusalCode::SessionStateConflict,
+            format!("the messaging session has ended and cannot be {what}"),
+        ),
+    }
+    .into()
+}
+
+/// Cancelling a messaging session: refused once it has started.
+#[utoipa::path(post, path = "/v1/messaging-sessions/{id}/cancel", tag = "messaging",
+    params(("id" = SessionId, Path)),
+    responses((status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "messaging_session_in_progress")),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+) -> Result<Json<MessagingSnapshot>, ApiError> {
+    let session = visible(&state, &caller, id).await?;
+    Err(unchangeable(&session, "cancelled"))
+}
+
+/// Switching a messaging session to a live session: refused once it has started.
+#[utoipa::path(post, path = "/v1/messaging-sessions/{id}/switch-to-live", tag = "messaging",
+    params(("id" = SessionId, Path)),
+    responses((status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "messaging_session_in_progress")),
+    security(("bearer" = [])))]
+pub async fn switch_to_live(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<SessionId>,
+) -> Result<Json<MessagingSnapshot>, ApiError> {
+    let session = visible(&state, &caller, id).await?;
+    Err(unchangeable(&session, "switched to a live session"))
+}
