@@ -62,14 +62,8 @@ impl Billing {
         _ctx: ActivityContext,
         movement: CreditMove,
     ) -> Result<(), ActivityError> {
-        credits::settle(
-            &self.db,
-            movement.session_id,
-            movement.credit_id,
-            movement.to,
-            Utc::now(),
-        )
-        .await?;
+        credits::settle(&self.db, movement.session_id, movement.credit_id, movement.to, Utc::now())
+            .await?;
         Ok(())
     }
 
@@ -132,15 +126,8 @@ pub async fn hold(
     if let (None, Some(price), CreditKind::Credit) = (credit, request.purchase, kind) {
         let key = format!("{}:credit_purchase", session.workflow_id);
         credit = Some(
-            credits::purchase(
-                &mut tx,
-                &key,
-                session.client_id,
-                Some(session.id),
-                price,
-                now,
-            )
-            .await?,
+            credits::purchase(&mut tx, &key, session.client_id, Some(session.id), price, now)
+                .await?,
         );
     }
     match credit {

@@ -19,10 +19,7 @@ impl Notification {
     /// Notification activities that post to the rooms in `db`, with join links under
     /// `public_url` (the API's address as people reach it).
     pub fn new(db: Db, public_url: impl Into<String>) -> Self {
-        Self {
-            db,
-            public_url: public_url.into(),
-        }
+        Self { db, public_url: public_url.into() }
     }
 
     /// The client's join link for the session, once its room exists.
@@ -61,9 +58,7 @@ impl Notification {
 /// The kind and text of a notice, with times in the client's zone.
 pub fn render(notice: &RoomNotice, join_link: Option<&str>) -> (&'static str, String) {
     let local = |at: chrono::DateTime<Utc>| {
-        at.with_timezone(&notice.time_zone.tz())
-            .format("%A %-d %B %Y at %H:%M %Z")
-            .to_string()
+        at.with_timezone(&notice.time_zone.tz()).format("%A %-d %B %Y at %H:%M %Z").to_string()
     };
     let when = local(notice.starts_at);
     match notice.notice {
@@ -132,10 +127,7 @@ pub fn render(notice: &RoomNotice, join_link: Option<&str>) -> (&'static str, St
                 "The session on {when} was not rescheduled. Your credit is back for your next booking."
             ),
         ),
-        Notice::AuthorizationPrompt {
-            estimate,
-            authorize_by,
-        } => (
+        Notice::AuthorizationPrompt { estimate, authorize_by } => (
             "book_a_session",
             format!(
                 "Book a session: the estimated charge for your next session is {estimate}. Authorize it by {} to book.",
@@ -170,10 +162,7 @@ mod tests {
     fn shows_the_start_in_the_clients_zone() {
         let (kind, body) = render(&notice(Notice::Expired), None);
         assert_eq!(kind, "session_expired");
-        assert!(
-            body.contains("Wednesday 1 July 2026 at 10:00 EDT"),
-            "{body}"
-        );
+        assert!(body.contains("Wednesday 1 July 2026 at 10:00 EDT"), "{body}");
     }
 
     #[test]

@@ -39,15 +39,9 @@ impl JwtKeys {
 
     /// A token for `sub` in `role`, valid for `ttl`.
     pub fn mint(&self, sub: &str, role: Role, ttl: Duration) -> String {
-        let exp = (SystemTime::now() + ttl)
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let claims = Claims {
-            sub: sub.to_string(),
-            role,
-            exp,
-        };
+        let exp =
+            (SystemTime::now() + ttl).duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let claims = Claims { sub: sub.to_string(), role, exp };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail")
     }
@@ -72,11 +66,7 @@ pub struct Caller {
 impl Caller {
     /// Answers `403` unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
-        }
+        if roles.contains(&self.role) { Ok(()) } else { Err(ApiError::Forbidden) }
     }
 
     /// Whether the caller is this client.
@@ -107,18 +97,12 @@ impl FromRequestParts<AppState> for Caller {
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             ApiError::Unauthorized("an Authorization: Bearer <token> header is required".into())
         })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError::Unauthorized("the Authorization header must be Bearer <token>".into())
-            })?;
+        let token =
+            header.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")).ok_or_else(
+                || ApiError::Unauthorized("the Authorization header must be Bearer <token>".into()),
+            )?;
         let claims = state.keys.verify(token.trim())?;
-        Ok(Caller {
-            sub: claims.sub,
-            role: claims.role,
-        })
+        Ok(Caller { sub: claims.sub, role: claims.role })
     }
 }
 
@@ -132,25 +116,15 @@ mod tests {
         let token = keys.mint("svc", Role::Service, Duration::from_secs(60));
         assert_eq!(keys.verify(&token).unwrap().role, Role::Service);
         let other = JwtKeys::from_secret("another secret");
-        assert!(matches!(
-            other.verify(&token),
-            Err(ApiError::Unauthorized(_))
-        ));
+        assert!(matches!(other.verify(&token), Err(ApiError::Unauthorized(_))));
     }
 
     #[test]
     fn an_expired_token_is_refused() {
         let keys = JwtKeys::from_secret("s");
-        let claims = Claims {
-            sub: "x".into(),
-            role: Role::Client,
-            exp: 1,
-        };
+        let claims = Claims { sub: "x".into(), role: Role::Client, exp: 1 };
         let token =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
-        assert!(matches!(
-            keys.verify(&token),
-            Err(ApiError::Unauthorized(_))
-        ));
+        assert!(matches!(keys.verify(&token), Err(ApiError::Unauthorized(_))));
     }
 }

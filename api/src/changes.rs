@@ -54,14 +54,9 @@ pub async fn reschedule(
         modality: body.modality,
     };
     let roles = [Role::Client, Role::Service];
-    steer(
-        &state,
-        &caller,
-        id,
-        &roles,
-        RefusalCode::SessionStateConflict,
-        || state.sessions.reschedule(id, request),
-    )
+    steer(&state, &caller, id, &roles, RefusalCode::SessionStateConflict, || {
+        state.sessions.reschedule(id, request)
+    })
     .await
 }
 
@@ -87,29 +82,14 @@ pub async fn cancel(
     ApiPath(id): ApiPath<SessionId>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    if body
-        .reason
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > 500)
-    {
-        return Err(ApiError::Malformed(
-            "reason has more than 500 characters".into(),
-        ));
+    if body.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(ApiError::Malformed("reason has more than 500 characters".into()));
     }
-    let by = if caller.role == Role::Provider {
-        Party::Provider
-    } else {
-        Party::Client
-    };
+    let by = if caller.role == Role::Provider { Party::Provider } else { Party::Client };
     let roles = [Role::Client, Role::Provider, Role::Service];
-    let cancelled = steer(
-        &state,
-        &caller,
-        id,
-        &roles,
-        RefusalCode::SessionStateConflict,
-        || state.sessions.cancel(id, Cancel { by }),
-    )
+    let cancelled = steer(&state, &caller, id, &roles, RefusalCode::SessionStateConflict, || {
+        state.sessions.cancel(id, Cancel { by })
+    })
     .await?;
     if let Some(reason) = &body.reason {
         sessions::set_cancel_reason(&state.db, id, reason).await?;
@@ -130,14 +110,9 @@ pub async fn provider_unavailable(
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     let roles = [Role::Provider, Role::Service];
-    steer(
-        &state,
-        &caller,
-        id,
-        &roles,
-        RefusalCode::SessionStateConflict,
-        || state.sessions.provider_unavailable(id),
-    )
+    steer(&state, &caller, id, &roles, RefusalCode::SessionStateConflict, || {
+        state.sessions.provider_unavailable(id)
+    })
     .await
 }
 
@@ -178,13 +153,8 @@ pub async fn authorize_next(
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     let roles = [Role::Client, Role::Service];
-    steer(
-        &state,
-        &caller,
-        id,
-        &roles,
-        RefusalCode::AuthorizationWindowClosed,
-        || state.sessions.authorize_next(id),
-    )
+    steer(&state, &caller, id, &roles, RefusalCode::AuthorizationWindowClosed, || {
+        state.sessions.authorize_next(id)
+    })
     .await
 }

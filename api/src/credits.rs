@@ -3,12 +3,12 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiPath;
+use crate::people::known_client;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use livesessions_activities::storage::clients;
 use livesessions_activities::storage::credits::{self, CreditBalance};
 use livesessions_domain::{ClientId, CreditId, Money, Refusal, RefusalCode, Role};
 use serde::Serialize;
@@ -58,12 +58,7 @@ pub async fn purchase_credit(
     if caller.role == Role::Client && !caller.is_client(id) {
         return Err(ApiError::NotFound);
     }
-    let client = clients::get(&state.db, id).await?.ok_or_else(|| {
-        Refusal::new(
-            RefusalCode::UnknownClient,
-            format!("client {id} is not known here"),
-        )
-    })?;
+    let client = known_client(&state, id).await?;
     let price = state
         .plans
         .get(&client.plan)
@@ -86,12 +81,5 @@ pub async fn purchase_credit(
     };
     let credit_id = credits::purchase_available(&state.db, &key, id, price, Utc::now()).await?;
     let balance = credits::balance(&state.db, id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Purchase {
-            credit_id,
-            price,
-            balance,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(Purchase { credit_id, price, balance })))
 }

@@ -30,47 +30,23 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/v1/clients/{client_id}", put(people::put_client))
-        .route(
-            "/v1/clients/{client_id}/credits",
-            get(credits::client_credits),
-        )
-        .route(
-            "/v1/clients/{client_id}/credits/purchase",
-            post(credits::purchase_credit),
-        )
+        .route("/v1/clients/{client_id}/credits", get(credits::client_credits))
+        .route("/v1/clients/{client_id}/credits/purchase", post(credits::purchase_credit))
         .route("/v1/providers/{provider_id}", put(people::put_provider))
-        .route(
-            "/v1/sessions",
-            post(sessions::request_session).get(sessions::list_sessions),
-        )
+        .route("/v1/sessions", post(sessions::request_session).get(sessions::list_sessions))
         .route("/v1/sessions/{id}", get(sessions::get_session))
         .route("/v1/sessions/{id}/confirm", post(sessions::confirm_session))
         .route("/v1/sessions/{id}/decline", post(sessions::decline_session))
         .route("/v1/sessions/{id}/reschedule", post(changes::reschedule))
         .route("/v1/sessions/{id}/cancel", post(changes::cancel))
-        .route(
-            "/v1/sessions/{id}/provider-unavailable",
-            post(changes::provider_unavailable),
-        )
-        .route(
-            "/v1/sessions/{id}/next-estimate",
-            get(changes::next_estimate),
-        )
-        .route(
-            "/v1/sessions/{id}/authorize-next",
-            post(changes::authorize_next),
-        )
+        .route("/v1/sessions/{id}/provider-unavailable", post(changes::provider_unavailable))
+        .route("/v1/sessions/{id}/next-estimate", get(changes::next_estimate))
+        .route("/v1/sessions/{id}/authorize-next", post(changes::authorize_next))
         .route("/v1/sessions/{id}/join", get(media::join_link))
         .route("/v1/messaging-sessions", post(messaging::start))
         .route("/v1/messaging-sessions/{id}", get(messaging::get))
-        .route(
-            "/v1/messaging-sessions/{id}/cancel",
-            post(messaging::cancel),
-        )
-        .route(
-            "/v1/messaging-sessions/{id}/switch-to-live",
-            post(messaging::switch_to_live),
-        )
+        .route("/v1/messaging-sessions/{id}/cancel", post(messaging::cancel))
+        .route("/v1/messaging-sessions/{id}/switch-to-live", post(messaging::switch_to_live))
         .route("/v1/rooms/{client_id}/messages", get(rooms::room_messages))
         .route("/join/{token}", get(media::join))
         .route("/media/rooms/{room_id}", get(media::room_page))

@@ -35,10 +35,7 @@ fn not_open(token: &JoinToken, now: DateTime<Utc>) -> ApiError {
     } else if now < token.opens_at {
         format!("the join link works from {}", token.opens_at.to_rfc3339())
     } else {
-        format!(
-            "the join link stopped working at {}",
-            token.closes_at.to_rfc3339()
-        )
+        format!("the join link stopped working at {}", token.closes_at.to_rfc3339())
     };
     Refusal::new(RefusalCode::JoinNotOpen, message).into()
 }
@@ -59,29 +56,17 @@ pub async fn join_link(
     if !joinable(session.state) {
         return Err(Refusal::new(
             RefusalCode::JoinNotOpen,
-            format!(
-                "the session is {}: only a confirmed session can be joined",
-                session.state
-            ),
+            format!("the session is {}: only a confirmed session can be joined", session.state),
         )
         .into());
     }
-    let party = if caller.role == Role::Client {
-        Party::Client
-    } else {
-        Party::Provider
-    };
-    let token = media_rooms::token_of(&state.db, id, party)
-        .await?
-        .ok_or_else(|| {
-            Refusal::new(
-                RefusalCode::JoinNotOpen,
-                format!(
-                    "the session is {}: its room opens once the provider confirms",
-                    session.state
-                ),
-            )
-        })?;
+    let party = if caller.role == Role::Client { Party::Client } else { Party::Provider };
+    let token = media_rooms::token_of(&state.db, id, party).await?.ok_or_else(|| {
+        Refusal::new(
+            RefusalCode::JoinNotOpen,
+            format!("the session is {}: its room opens once the provider confirms", session.state),
+        )
+    })?;
     let now = Utc::now();
     if !token.is_open(now) {
         return Err(not_open(&token, now));
@@ -102,16 +87,12 @@ pub async fn join(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Redirect, ApiError> {
-    let found = media_rooms::find(&state.db, &token)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let found = media_rooms::find(&state.db, &token).await?.ok_or(ApiError::NotFound)?;
     let now = Utc::now();
     if !found.is_open(now) {
         return Err(not_open(&found, now));
     }
-    let session = sessions::get(&state.db, found.session_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let session = sessions::get(&state.db, found.session_id).await?.ok_or(ApiError::NotFound)?;
     if !joinable(session.state) {
         return Err(Refusal::new(
             RefusalCode::JoinNotOpen,
@@ -120,10 +101,7 @@ pub async fn join(
         .into());
     }
     let first_joined_at = media_rooms::record_join(&state.db, &token, now).await?;
-    let join = Join {
-        party: found.party,
-        at: first_joined_at,
-    };
+    let join = Join { party: found.party, at: first_joined_at };
     state.sessions.joined(found.session_id, join).await?;
     Ok(Redirect::to(&room_path(found.room_id, &token)))
 }
@@ -192,7 +170,5 @@ pub async fn end_room(
         Ok(()) | Err(SessionCallError::NotRunning) => {}
         Err(other) => return Err(other.into()),
     }
-    Ok(Html(
-        "<!doctype html><html><body><p>This session has ended.</p></body></html>",
-    ))
+    Ok(Html("<!doctype html><html><body><p>This session has ended.</p></body></html>"))
 }

@@ -4,11 +4,12 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
+use crate::people::{known_client, known_provider};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use livesessions_activities::storage::{clients, messaging_sessions, providers};
+use livesessions_activities::storage::messaging_sessions;
 use livesessions_domain::{
     ClientId, MessagingSnapshot, MessagingState, ProviderId, Refusal, RefusalCode, Role, SessionId,
 };
@@ -39,21 +40,8 @@ pub async fn start(
     if caller.role == Role::Client && !caller.is_client(body.client_id) {
         return Err(ApiError::Forbidden);
     }
-    let client = clients::get(&state.db, body.client_id)
-        .await?
-        .ok_or_else(|| {
-            Refusal::new(
-                RefusalCode::UnknownClient,
-                format!("client {} is not known here", body.client_id),
-            )
-        })?;
-    if providers::get(&state.db, body.provider_id).await?.is_none() {
-        return Err(Refusal::new(
-            RefusalCode::UnknownProvider,
-            format!("provider {} is not known here", body.provider_id),
-        )
-        .into());
-    }
+    let client = known_client(&state, body.client_id).await?;
+    known_provider(&state, body.provider_id).await?;
     let session_id = SessionId::random();
     let input = MessagingSessionInput {
         session_id,
@@ -74,19 +62,13 @@ async fn visible(
     id: SessionId,
 ) -> Result<MessagingSnapshot, ApiError> {
     caller.require(&[Role::Client, Role::Provider, Role::Service, Role::Operator])?;
-    let session = messaging_sessions::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let session = messaging_sessions::get(&state.db, id).await?.ok_or(ApiError::NotFound)?;
     let mine = match caller.role {
         Role::Client => caller.is_client(session.client_id),
         Role::Provider => caller.is_provider(session.provider_id),
         _ => true,
     };
-    if mine {
-        Ok(session)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    if mine { Ok(session) } else { Err(ApiError::NotFound) }
 }
 
 /// One messaging session.

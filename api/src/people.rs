@@ -45,6 +45,27 @@ pub struct ProviderRecord {
     pub display_name: String,
 }
 
+/// The client a request names, or `422 unknown_client`.
+pub(crate) async fn known_client(
+    state: &AppState,
+    id: ClientId,
+) -> Result<clients::Client, ApiError> {
+    clients::get(&state.db, id).await?.ok_or_else(|| {
+        Refusal::new(RefusalCode::UnknownClient, format!("client {id} is not known here")).into()
+    })
+}
+
+/// The provider a request names, or `422 unknown_provider`.
+pub(crate) async fn known_provider(
+    state: &AppState,
+    id: ProviderId,
+) -> Result<providers::Provider, ApiError> {
+    providers::get(&state.db, id).await?.ok_or_else(|| {
+        Refusal::new(RefusalCode::UnknownProvider, format!("provider {id} is not known here"))
+            .into()
+    })
+}
+
 /// Checks the contact fields every person has.
 fn check_contact(email: &str, display_name: &str) -> Result<(), ApiError> {
     let email_ok = email.len() <= 254
@@ -53,25 +74,17 @@ fn check_contact(email: &str, display_name: &str) -> Result<(), ApiError> {
             .split_once('@')
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
     if !email_ok {
-        return Err(ApiError::Malformed(format!(
-            "email {email:?} is not an email address"
-        )));
+        return Err(ApiError::Malformed(format!("email {email:?} is not an email address")));
     }
     if display_name.trim().is_empty() || display_name.len() > 200 {
-        return Err(ApiError::Malformed(
-            "display_name must have 1 to 200 characters".into(),
-        ));
+        return Err(ApiError::Malformed("display_name must have 1 to 200 characters".into()));
     }
     Ok(())
 }
 
 /// `201` for a new record, `200` for an updated one.
 fn created_or_ok(created: bool) -> StatusCode {
-    if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    }
+    if created { StatusCode::CREATED } else { StatusCode::OK }
 }
 
 /// Creates or updates a client; a new client is granted their plan's credits.
@@ -91,10 +104,7 @@ pub async fn put_client(
     caller.require(&[Role::Service, Role::Operator])?;
     check_contact(&record.email, &record.display_name)?;
     let plan = state.plans.get(&record.plan).ok_or_else(|| {
-        Refusal::new(
-            RefusalCode::UnknownPlan,
-            format!("there is no plan {:?}", record.plan),
-        )
+        Refusal::new(RefusalCode::UnknownPlan, format!("there is no plan {:?}", record.plan))
     })?;
     if plan.coverage != record.coverage {
         return Err(Refusal::new(

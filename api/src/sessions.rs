@@ -3,6 +3,7 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::people::{known_client, known_provider};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -10,8 +11,8 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use livesessions_activities::storage::sessions;
 use livesessions_activities::storage::sessions::{SessionCursor, SessionFilter};
-use livesessions_activities::storage::{clients, providers, sessions};
 use livesessions_domain::{
     BookingRequest, ClientId, Modality, ProviderId, ProviderProfile, Refusal, RefusalCode, Role,
     Service, SessionId, SessionSnapshot, SessionState, TimeZoneName,
@@ -62,22 +63,8 @@ pub async fn request_session(
     if caller.role == Role::Client && !caller.is_client(body.client_id) {
         return Err(ApiError::Forbidden);
     }
-    let client = clients::get(&state.db, body.client_id)
-        .await?
-        .ok_or_else(|| {
-            Refusal::new(
-                RefusalCode::UnknownClient,
-                format!("client {} is not known here", body.client_id),
-            )
-        })?;
-    let provider = providers::get(&state.db, body.provider_id)
-        .await?
-        .ok_or_else(|| {
-            Refusal::new(
-                RefusalCode::UnknownProvider,
-                format!("provider {} is not known here", body.provider_id),
-            )
-        })?;
+    let client = known_client(&state, body.client_id).await?;
+    let provider = known_provider(&state, body.provider_id).await?;
     let plan = state.plans.get(&client.plan).ok_or_else(|| {
         Refusal::new(
             RefusalCode::UnknownPlan,
@@ -94,22 +81,18 @@ pub async fn request_session(
         time_zone: body.time_zone,
         accept_cancellation_policy: body.accept_cancellation_policy,
     };
-    let profile = ProviderProfile {
-        specialty: provider.specialty,
-    };
+    let profile = ProviderProfile { specialty: provider.specialty };
     let terms = request.check(plan, profile, &state.policy, Utc::now())?;
     let purchase = match body.purchase_credit {
         false => None,
-        true => Some(
-            plan.credit_price()
-                .filter(|_| client.coverage.uses_credits())
-                .ok_or_else(|| {
-                    Refusal::new(
-                        RefusalCode::CreditPurchaseNotOffered,
-                        format!("the client's {} plan sells no credits", client.coverage),
-                    )
-                })?,
-        ),
+        true => Some(plan.credit_price().filter(|_| client.coverage.uses_credits()).ok_or_else(
+            || {
+                Refusal::new(
+                    RefusalCode::CreditPurchaseNotOffered,
+                    format!("the client's {} plan sells no credits", client.coverage),
+                )
+            },
+        )?),
     };
     let input = LiveSessionInput {
         session_id: SessionId::random(),
@@ -136,14 +119,8 @@ pub(crate) async fn visible_session(
     id: SessionId,
 ) -> Result<SessionSnapshot, ApiError> {
     caller.require(&[Role::Client, Role::Provider, Role::Service, Role::Operator])?;
-    let session = sessions::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if caller.may_see(&session) {
-        Ok(session)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    let session = sessions::get(&state.db, id).await?.ok_or(ApiError::NotFound)?;
+    if caller.may_see(&session) { Ok(session) } else { Err(ApiError::NotFound) }
 }
 
 /// One session.
@@ -202,9 +179,7 @@ fn decode_cursor(text: &str) -> Result<SessionCursor, ApiError> {
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (starts_at, id) = text.split_once('|').ok_or_else(invalid)?;
     Ok(SessionCursor {
-        starts_at: DateTime::parse_from_rfc3339(starts_at)
-            .map_err(|_| invalid())?
-            .to_utc(),
+        starts_at: DateTime::parse_from_rfc3339(starts_at).map_err(|_| invalid())?.to_utc(),
         id: SessionId::parse(id).map_err(|_| invalid())?,
     })
 }
@@ -245,16 +220,11 @@ pub async fn list_sessions(
     }
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::Malformed(
-            "limit must be between 1 and 200".into(),
-        ));
+        return Err(ApiError::Malformed("limit must be between 1 and 200".into()));
     }
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let page = sessions::list(&state.db, &filter, after, limit).await?;
-    Ok(Json(SessionList {
-        sessions: page.sessions,
-        next_cursor: page.next.map(encode_cursor),
-    }))
+    Ok(Json(SessionList { sessions: page.sessions, next_cursor: page.next.map(encode_cursor) }))
 }
 
 /// Asks the workflow of a session the caller may see (and may change: one of `roles`). A
@@ -296,14 +266,9 @@ pub async fn confirm_session(
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     let roles = [Role::Provider, Role::Service];
-    steer(
-        &state,
-        &caller,
-        id,
-        &roles,
-        RefusalCode::NotAwaitingConfirmation,
-        || state.sessions.confirm(id),
-    )
+    steer(&state, &caller, id, &roles, RefusalCode::NotAwaitingConfirmation, || {
+        state.sessions.confirm(id)
+    })
     .await
 }
 
@@ -319,13 +284,8 @@ pub async fn decline_session(
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     let roles = [Role::Provider, Role::Service];
-    steer(
-        &state,
-        &caller,
-        id,
-        &roles,
-        RefusalCode::NotAwaitingConfirmation,
-        || state.sessions.decline(id),
-    )
+    steer(&state, &caller, id, &roles, RefusalCode::NotAwaitingConfirmation, || {
+        state.sessions.decline(id)
+    })
     .await
 }

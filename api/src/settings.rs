@@ -14,10 +14,7 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self {
-            addr: "127.0.0.1:8080".into(),
-            public_url: None,
-        }
+        Self { addr: "127.0.0.1:8080".into(), public_url: None }
     }
 }
 

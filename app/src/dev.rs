@@ -49,10 +49,7 @@ pub async fn run(settings: Settings, options: DevOptions) -> anyhow::Result<()> 
     );
     println!("livesessions is up.");
     println!("  API:             http://{}", api.local_addr());
-    println!(
-        "  OpenAPI:         http://{}/openapi.json",
-        api.local_addr()
-    );
+    println!("  OpenAPI:         http://{}/openapi.json", api.local_addr());
     if let Some(ui) = server.ui_address() {
         println!(
             "  Temporal Web UI: {ui}/namespaces/{}/workflows",

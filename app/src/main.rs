@@ -64,20 +64,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Dev {
-            temporal_cli,
-            data_dir,
-            ui_port,
-        } => {
-            dev::run(
-                settings,
-                DevOptions {
-                    temporal_cli,
-                    data_dir,
-                    ui_port,
-                },
-            )
-            .await
+        Command::Dev { temporal_cli, data_dir, ui_port } => {
+            dev::run(settings, DevOptions { temporal_cli, data_dir, ui_port }).await
         }
         Command::Worker => {
             let app = Application::build(settings).await?;
@@ -102,10 +90,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { role, sub, ttl } => {
-            println!(
-                "{}",
-                JwtKeys::from_secret(settings.auth.secret()).mint(&sub, role, ttl)
-            );
+            println!("{}", JwtKeys::from_secret(settings.auth.secret()).mint(&sub, role, ttl));
             Ok(())
         }
     }

@@ -29,9 +29,7 @@ pub struct ApiServer {
 impl ApiServer {
     /// Where it listens.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
@@ -39,9 +37,7 @@ impl ApiServer {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
         Ok(())
     }
 }
@@ -51,19 +47,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = Db::connect(&settings.database.url).await?;
         db.migrate().await?;
-        let client = livesessions_worker::connect(&settings.temporal)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot reach Temporal at {}: {e}",
-                    settings.temporal.address
-                )
-            })?;
-        Ok(Self {
-            settings,
-            db,
-            client,
-        })
+        let client = livesessions_worker::connect(&settings.temporal).await.map_err(|e| {
+            anyhow::anyhow!("cannot reach Temporal at {}: {e}", settings.temporal.address)
+        })?;
+        Ok(Self { settings, db, client })
     }
 
     /// The settings it was built with.
@@ -98,11 +85,7 @@ impl Application {
             plans: Arc::new(self.settings.plans.clone()),
             public_url: public_url.as_str().into(),
         };
-        Ok(ApiServer {
-            listener,
-            router: livesessions_api::router(state),
-            public_url,
-        })
+        Ok(ApiServer { listener, router: livesessions_api::router(state), public_url })
     }
 
     /// A worker for the configured task queue; its messages link to `public_url`.

@@ -56,10 +56,7 @@ impl BookingRequest {
         if self.service == Service::Psychiatry && self.modality != Modality::Video {
             return refuse(
                 RefusalCode::PsychiatryRequiresVideo,
-                format!(
-                    "psychiatry sessions are held by video only, not by {}",
-                    self.modality
-                ),
+                format!("psychiatry sessions are held by video only, not by {}", self.modality),
             );
         }
         let practises = match self.service {
@@ -78,10 +75,7 @@ impl BookingRequest {
         if !plan.offers_modality(self.modality) {
             return refuse(
                 RefusalCode::ModalityNotInPlan,
-                format!(
-                    "the client's plan does not offer {} sessions",
-                    self.modality
-                ),
+                format!("the client's plan does not offer {} sessions", self.modality),
             );
         }
         let Some(terms) = plan.terms(self.duration_minutes) else {
@@ -162,38 +156,26 @@ mod tests {
             Err(RefusalCode::PsychiatryRequiresVideo)
         );
 
-        let psychiatry = BookingRequest {
-            service: Service::Psychiatry,
-            ..ok.clone()
-        };
+        let psychiatry = BookingRequest { service: Service::Psychiatry, ..ok.clone() };
         assert_eq!(
             check(&psychiatry, Specialty::Therapist, now),
             Err(RefusalCode::ProviderDoesNotOfferService)
         );
         assert!(check(&psychiatry, Specialty::Psychiatrist, now).is_ok());
 
-        let odd_length = BookingRequest {
-            duration_minutes: 50,
-            ..ok.clone()
-        };
+        let odd_length = BookingRequest { duration_minutes: 50, ..ok.clone() };
         assert_eq!(
             check(&odd_length, Specialty::Therapist, now),
             Err(RefusalCode::DurationNotInPlan)
         );
 
-        let too_soon = BookingRequest {
-            starts_at: now + TimeDelta::minutes(90),
-            ..ok.clone()
-        };
+        let too_soon = BookingRequest { starts_at: now + TimeDelta::minutes(90), ..ok.clone() };
         assert_eq!(
             check(&too_soon, Specialty::Therapist, now),
             Err(RefusalCode::BookingNoticeTooShort)
         );
 
-        let no_consent = BookingRequest {
-            accept_cancellation_policy: false,
-            ..ok.clone()
-        };
+        let no_consent = BookingRequest { accept_cancellation_policy: false, ..ok.clone() };
         assert_eq!(
             check(&no_consent, Specialty::Therapist, now),
             Err(RefusalCode::CancellationPolicyNotAccepted)

@@ -5,13 +5,8 @@
 use crate::ParseError;
 use std::time::Duration;
 
-const UNITS: [(&str, u128); 5] = [
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
+const UNITS: [(&str, u128); 5] =
+    [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
 
 /// Parses `24h`, `10m`, `90s`, `500ms`, `7d` or a sequence of them such as `1h30m`.
 pub fn parse(text: &str) -> Result<Duration, ParseError> {
@@ -26,31 +21,20 @@ pub fn parse(text: &str) -> Result<Duration, ParseError> {
     }
     let mut millis: u128 = 0;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(invalid)?;
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
         if digits == 0 {
             return Err(invalid());
         }
         let number: u128 = rest[..digits].parse().map_err(|_| invalid())?;
         let after = &rest[digits..];
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(after.len());
+        let unit_len = after.find(|c: char| c.is_ascii_digit()).unwrap_or(after.len());
         let unit = &after[..unit_len];
-        let (_, factor) = UNITS
-            .iter()
-            .find(|(name, _)| *name == unit)
-            .ok_or_else(invalid)?;
-        millis = number
-            .checked_mul(*factor)
-            .and_then(|m| m.checked_add(millis))
-            .ok_or_else(invalid)?;
+        let (_, factor) = UNITS.iter().find(|(name, _)| *name == unit).ok_or_else(invalid)?;
+        millis =
+            number.checked_mul(*factor).and_then(|m| m.checked_add(millis)).ok_or_else(invalid)?;
         rest = &after[unit_len..];
     }
-    u64::try_from(millis)
-        .map(Duration::from_millis)
-        .map_err(|_| invalid())
+    u64::try_from(millis).map(Duration::from_millis).map_err(|_| invalid())
 }
 
 /// Writes a duration in the shortest form that [`parse`] reads back exactly (`90m`, `7d`, `0s`).
@@ -112,10 +96,7 @@ pub mod text_list {
             Texts::CommaSeparated(text) if text.trim().is_empty() => Vec::new(),
             Texts::CommaSeparated(text) => text.split(',').map(str::to_string).collect(),
         };
-        texts
-            .iter()
-            .map(|text| super::parse(text).map_err(serde::de::Error::custom))
-            .collect()
+        texts.iter().map(|text| super::parse(text).map_err(serde::de::Error::custom)).collect()
     }
 }
 

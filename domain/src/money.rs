@@ -70,10 +70,7 @@ pub struct Money {
 impl Money {
     /// `amount_minor` of `currency`.
     pub const fn new(amount_minor: i64, currency: Currency) -> Self {
-        Self {
-            amount_minor,
-            currency,
-        }
+        Self { amount_minor, currency }
     }
 }
 

@@ -60,9 +60,7 @@ impl Plan {
         let length = self.lengths.iter().find(|l| l.minutes == minutes)?;
         Some(SessionTerms {
             price: Money::new(length.price_minor, self.currency),
-            estimate: length
-                .copay_minor
-                .map(|copay| Money::new(copay, self.currency)),
+            estimate: length.copay_minor.map(|copay| Money::new(copay, self.currency)),
         })
     }
 
@@ -73,8 +71,7 @@ impl Plan {
 
     /// The price of one more credit, if the plan sells credits.
     pub fn credit_price(&self) -> Option<Money> {
-        self.credit_price_minor
-            .map(|amount| Money::new(amount, self.currency))
+        self.credit_price_minor.map(|amount| Money::new(amount, self.currency))
     }
 
     fn check(&self, id: &str) -> Result<(), ParseError> {
@@ -155,15 +152,9 @@ impl Default for Plans {
             credit_price_minor,
         };
         Self::new(BTreeMap::from([
-            (
-                "subscription-standard".to_string(),
-                plan(Coverage::Subscription, 4, Some(8_500)),
-            ),
+            ("subscription-standard".to_string(), plan(Coverage::Subscription, 4, Some(8_500))),
             ("eap-standard".to_string(), plan(Coverage::Eap, 6, None)),
-            (
-                "insurance-standard".to_string(),
-                plan(Coverage::Insurance, 1, None),
-            ),
+            ("insurance-standard".to_string(), plan(Coverage::Insurance, 1, None)),
         ]))
         .expect("the default plans are valid")
     }
@@ -181,15 +172,7 @@ mod tests {
         assert_eq!(terms.price.amount_minor, 8_500);
         assert_eq!(terms.estimate.map(|m| m.amount_minor), Some(2_500));
         assert!(insurance.terms(50).is_none());
-        assert_eq!(
-            plans
-                .get("subscription-standard")
-                .unwrap()
-                .terms(30)
-                .unwrap()
-                .estimate,
-            None
-        );
+        assert_eq!(plans.get("subscription-standard").unwrap().terms(30).unwrap().estimate, None);
     }
 
     #[test]

@@ -90,10 +90,7 @@ impl Policy {
 
     /// When the join links of a session starting at `starts_at` work: `[opens, closes)`.
     pub fn join_window(&self, starts_at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        (
-            starts_at - delta(self.join_opens_before),
-            starts_at + delta(self.join_grace),
-        )
+        (starts_at - delta(self.join_opens_before), starts_at + delta(self.join_grace))
     }
 }
 
@@ -118,9 +115,7 @@ mod tests {
     #[test]
     fn confirmation_never_runs_past_the_start() {
         let policy = Policy::default();
-        let now = DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
-            .unwrap()
-            .to_utc();
+        let now = DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z").unwrap().to_utc();
         let soon = now + TimeDelta::hours(3);
         let later = now + TimeDelta::days(3);
         assert_eq!(policy.confirm_by(now, soon), soon);

@@ -128,10 +128,7 @@ pub struct Refusal {
 impl Refusal {
     /// A refusal with this code and message.
     pub fn new(code: RefusalCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        Self { code, message: message.into() }
     }
 
     /// Finds a refusal written by `Display` (`code: message`) inside a failure message, which
@@ -159,10 +156,8 @@ mod tests {
 
     #[test]
     fn reads_itself_back_from_a_wrapped_failure_message() {
-        let refusal = Refusal::new(
-            RefusalCode::NotAwaitingConfirmation,
-            "the session is confirmed",
-        );
+        let refusal =
+            Refusal::new(RefusalCode::NotAwaitingConfirmation, "the session is confirmed");
         let wrapped = format!("Workflow execution error: {refusal}");
         assert_eq!(Refusal::from_failure_message(&wrapped), Some(refusal));
         assert_eq!(Refusal::from_failure_message("something else broke"), None);

@@ -14,9 +14,7 @@ impl TimeZoneName {
     /// Parses an IANA name; abbreviations such as `EST` that the database does not know are refused.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         text.parse::<Tz>().map(Self).map_err(|_| {
-            ParseError::new(format!(
-                "{text:?} is not an IANA time zone such as America/New_York"
-            ))
+            ParseError::new(format!("{text:?} is not an IANA time zone such as America/New_York"))
         })
     }
 
@@ -56,10 +54,7 @@ mod tests {
 
     #[test]
     fn accepts_iana_names_and_refuses_others() {
-        assert_eq!(
-            TimeZoneName::parse("America/New_York").unwrap().name(),
-            "America/New_York"
-        );
+        assert_eq!(TimeZoneName::parse("America/New_York").unwrap().name(), "America/New_York");
         assert!(TimeZoneName::parse("Mars/Olympus").is_err());
         assert!(TimeZoneName::parse("").is_err());
     }

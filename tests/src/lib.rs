@@ -82,17 +82,13 @@ impl TestDatabase {
                 let admin = Db::connect(&admin_url)
                     .await
                     .expect("PostgreSQL answers (run the tests with ./dev test)");
-                let Db::Postgres(pool) = &admin else {
-                    unreachable!("a postgres:// URL")
-                };
+                let Db::Postgres(pool) = &admin else { unreachable!("a postgres:// URL") };
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(pool)
                     .await
                     .expect("create the test database");
                 admin.close().await;
-                let (base, _) = admin_url
-                    .rsplit_once('/')
-                    .expect("the URL names a database");
+                let (base, _) = admin_url.rsplit_once('/').expect("the URL names a database");
                 Self {
                     url: format!("{base}/{name}"),
                     cleanup: Cleanup::DropPostgres { admin_url, name },
@@ -117,10 +113,8 @@ impl Drop for TestDatabase {
                 // Drop runs inside the test's runtime; a runtime of its own on another thread
                 // can block on the async driver.
                 let _ = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .ok()?;
+                    let runtime =
+                        tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                     runtime.block_on(async {
                         let admin = Db::connect(&admin_url).await.ok()?;
                         if let Db::Postgres(pool) = &admin {
@@ -148,9 +142,25 @@ impl Drop for TestDatabase {
 /// The policy tests use unless they say otherwise: the defaults, with no booking notice so a
 /// session can start within the test's minute.
 pub fn test_policy() -> Policy {
-    Policy {
-        booking_notice: Duration::ZERO,
-        ..Policy::default()
+    Policy { booking_notice: Duration::ZERO, ..Policy::default() }
+}
+
+/// Calls `attempt` every 100 ms until it answers `Ok`, for 30 s at most; then fails the test
+/// with `what` and the last answer.
+pub async fn eventually<T, Attempt, Answer>(what: &str, attempt: Attempt) -> T
+where
+    Attempt: Fn() -> Answer,
+    Answer: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(last) => {
+                assert!(Instant::now() < deadline, "never reached: {what}; last seen: {last}")
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -179,9 +189,8 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the application on `backend` with `policy`.
     pub async fn spawn(backend: Backend, policy: Policy) -> Self {
-        let temporal_address = tokio::task::spawn_blocking(temporal_address)
-            .await
-            .expect("dev server thread");
+        let temporal_address =
+            tokio::task::spawn_blocking(temporal_address).await.expect("dev server thread");
         let database = TestDatabase::create(backend).await;
         let secret = uuid::Uuid::new_v4().to_string();
         let task_queue = format!("test-{}", uuid::Uuid::new_v4().simple());
@@ -218,16 +227,10 @@ impl TestApp {
                 app.run(api, app_stop).await
             })
         });
-        let addr = ready_rx
-            .await
-            .expect("the app thread answers")
-            .expect("the application starts");
-        let db = Db::connect(&settings.database.url)
-            .await
-            .expect("the test database");
-        let temporal = livesessions_worker::connect(&settings.temporal)
-            .await
-            .expect("Temporal answers");
+        let addr = ready_rx.await.expect("the app thread answers").expect("the application starts");
+        let db = Db::connect(&settings.database.url).await.expect("the test database");
+        let temporal =
+            livesessions_worker::connect(&settings.temporal).await.expect("Temporal answers");
         let app = Self {
             address: format!("http://{addr}"),
             http: reqwest::Client::builder()
@@ -249,25 +252,18 @@ impl TestApp {
     }
 
     async fn wait_until_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let health = self
-                .http
-                .get(format!("{}/healthz", self.address))
-                .send()
-                .await;
-            if health.is_ok_and(|response| response.status() == StatusCode::OK) {
-                return;
+        eventually("the API is healthy", || async {
+            match self.http.get(format!("{}/healthz", self.address)).send().await {
+                Ok(response) if response.status() == StatusCode::OK => Ok(()),
+                other => Err(format!("{other:?}")),
             }
-            assert!(Instant::now() < deadline, "the API never became healthy");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// A valid bearer token for `sub` in `role`.
     pub fn token(&self, role: Role, sub: impl ToString) -> String {
-        self.keys
-            .mint(&sub.to_string(), role, Duration::from_secs(3600))
+        self.keys.mint(&sub.to_string(), role, Duration::from_secs(3600))
     }
 
     /// A token for the `service` role.
@@ -304,14 +300,12 @@ impl TestApp {
 
     /// `GET` with a token.
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::GET, path, Some(token), None)
-            .await
+        self.call(reqwest::Method::GET, path, Some(token), None).await
     }
 
     /// `POST` with a token and a JSON body.
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, Some(token), Some(body))
-            .await
+        self.call(reqwest::Method::POST, path, Some(token), Some(body)).await
     }
 
     /// Registers a new client on a plan; answers their id.
@@ -348,6 +342,14 @@ impl TestApp {
         id
     }
 
+    /// A subscription client (standard plan) and a therapist, both new.
+    pub async fn subscriber_and_therapist(&self) -> (ClientId, ProviderId) {
+        (
+            self.new_client("subscription", "subscription-standard").await,
+            self.new_provider("therapist").await,
+        )
+    }
+
     /// Requests a 30-minute therapy video session as the client; answers status and body.
     pub async fn request_session(
         &self,
@@ -358,38 +360,18 @@ impl TestApp {
         let body = json!({"client_id": client, "provider_id": provider, "service": "therapy", "modality": "video",
                           "duration_minutes": 30, "starts_at": starts_at, "time_zone": "America/New_York",
                           "accept_cancellation_policy": true});
-        self.post("/v1/sessions", &self.token(Role::Client, client), body)
-            .await
+        self.post("/v1/sessions", &self.token(Role::Client, client), body).await
     }
 
     /// Polls `GET /v1/sessions/{id}` until the session is in `state` (30 s at most).
     pub async fn wait_for_state(&self, id: SessionId, state: SessionState) -> SessionSnapshot {
-        let token = self.service_token();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (status, body) = self.get(&format!("/v1/sessions/{id}"), &token).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-            let session: SessionSnapshot = serde_json::from_value(body).expect("a session");
-            if session.state == state {
-                return session;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "session {id} stayed {} instead of becoming {state}",
-                session.state
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_for(id, state.as_str(), |session| session.state == state).await
     }
 
     /// The kinds of the messages in a client's room, oldest first.
     pub async fn room_message_kinds(&self, client: ClientId) -> Vec<String> {
-        let (status, body) = self
-            .get(
-                &format!("/v1/rooms/{client}/messages"),
-                &self.service_token(),
-            )
-            .await;
+        let (status, body) =
+            self.get(&format!("/v1/rooms/{client}/messages"), &self.service_token()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["messages"]
             .as_array()
@@ -401,12 +383,8 @@ impl TestApp {
 
     /// A client's credits as `(available, reserved)`.
     pub async fn credits(&self, client: ClientId) -> (i64, i64) {
-        let (status, body) = self
-            .get(
-                &format!("/v1/clients/{client}/credits"),
-                &self.service_token(),
-            )
-            .await;
+        let (status, body) =
+            self.get(&format!("/v1/clients/{client}/credits"), &self.service_token()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         (
             body["available"].as_i64().expect("available"),
@@ -499,10 +477,7 @@ impl TestApp {
             _ => session.provider_id.to_string(),
         };
         let (status, link) = self
-            .get(
-                &format!("/v1/sessions/{}/join", session.id),
-                &self.token(role, &person),
-            )
+            .get(&format!("/v1/sessions/{}/join", session.id), &self.token(role, &person))
             .await;
         assert_eq!(status, StatusCode::OK, "{link}");
         let response = self
@@ -512,25 +487,14 @@ impl TestApp {
             .await
             .expect("the join link answers");
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        response.headers()["location"]
-            .to_str()
-            .expect("a location")
-            .to_string()
+        response.headers()["location"].to_str().expect("a location").to_string()
     }
 
     /// Ends the media room behind a room page link, as the built-in media service's button does.
     pub async fn end_room(&self, room_page: &str) {
-        let (path, query) = room_page
-            .split_once('?')
-            .expect("a token in the room page link");
-        let (status, _) = self
-            .call(
-                reqwest::Method::POST,
-                &format!("{path}/end?{query}"),
-                None,
-                None,
-            )
-            .await;
+        let (path, query) = room_page.split_once('?').expect("a token in the room page link");
+        let (status, _) =
+            self.call(reqwest::Method::POST, &format!("{path}/end?{query}"), None, None).await;
         assert_eq!(status, StatusCode::OK);
     }
 
@@ -542,36 +506,22 @@ impl TestApp {
         done: impl Fn(&SessionSnapshot) -> bool,
     ) -> SessionSnapshot {
         let token = self.service_token();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        eventually(what, || async {
             let (status, body) = self.get(&format!("/v1/sessions/{id}"), &token).await;
             assert_eq!(status, StatusCode::OK, "{body}");
             let session: SessionSnapshot = serde_json::from_value(body).expect("a session");
-            if done(&session) {
-                return session;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "session {id} never reached: {what}; it is {session:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            if done(&session) { Ok(session) } else { Err(format!("{session:?}")) }
+        })
+        .await
     }
 
     /// Polls a client's room until it shows `count` messages (30 s at most); answers their kinds.
     pub async fn wait_for_messages(&self, client: ClientId, count: usize) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        eventually(&format!("{count} room messages"), || async {
             let kinds = self.room_message_kinds(client).await;
-            if kinds.len() >= count {
-                return kinds;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the room never showed {count} messages: {kinds:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            if kinds.len() >= count { Ok(kinds) } else { Err(format!("{kinds:?}")) }
+        })
+        .await
     }
 
     /// Turns on the dev server's time skipping for one workflow (TEMPORAL_RUST.md, section 5):

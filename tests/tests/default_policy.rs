@@ -9,49 +9,27 @@ use livesessions_tests::{Backend, TestApp};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_policy_runs_end_to_end_with_time_skipping() {
     let app = TestApp::spawn(Backend::Postgres, Policy::default()).await;
-    let client = app
-        .new_client("subscription", "subscription-standard")
-        .await;
-    let provider = app.new_provider("therapist").await;
+    let (client, provider) = app.subscriber_and_therapist().await;
     let (available, _) = app.credits(client).await;
 
     // Never confirmed: the 24 h window closes, the credit comes back.
-    let unanswered = app
-        .book(client, provider, Utc::now() + TimeDelta::days(3))
-        .await;
+    let unanswered = app.book(client, provider, Utc::now() + TimeDelta::days(3)).await;
     app.skip_time(&unanswered.workflow_id).await;
-    let expired = app
-        .wait_for_state(unanswered.id, SessionState::Expired)
-        .await;
+    let expired = app.wait_for_state(unanswered.id, SessionState::Expired).await;
     let (requested, ended) = (expired.history[0].at, expired.history[1].at);
-    assert!(
-        ended - requested >= TimeDelta::hours(24),
-        "the window lasted {}",
-        ended - requested
-    );
-    assert_eq!(
-        expired.credit.map(|c| c.status),
-        Some(CreditStatus::Released)
-    );
+    assert!(ended - requested >= TimeDelta::hours(24), "the window lasted {}", ended - requested);
+    assert_eq!(expired.credit.map(|c| c.status), Some(CreditStatus::Released));
 
     // Confirmed, then nobody comes: reminders at 24 h and 1 h, the grace period passes, the
     // provider's absence leaves a reschedule on offer for 14 days, which lapses.
-    let booked = app
-        .book(client, provider, Utc::now() + TimeDelta::days(3))
-        .await;
+    let booked = app.book(client, provider, Utc::now() + TimeDelta::days(3)).await;
     let confirmed = app.confirm(&booked).await;
     app.skip_time(&confirmed.workflow_id).await;
-    let lapsed = app
-        .wait_for(confirmed.id, "the reschedule offer lapsed", |s| {
-            s.outcome.is_some()
-        })
-        .await;
+    let lapsed =
+        app.wait_for(confirmed.id, "the reschedule offer lapsed", |s| s.outcome.is_some()).await;
     assert_eq!(lapsed.state, SessionState::ProviderNoShow);
     assert_eq!(lapsed.outcome, Some(Outcome::ProviderDidNotJoin));
-    assert_eq!(
-        lapsed.credit.map(|c| c.status),
-        Some(CreditStatus::Released)
-    );
+    assert_eq!(lapsed.credit.map(|c| c.status), Some(CreditStatus::Released));
     let absent_at = lapsed.history.last().unwrap().at;
     assert!(
         absent_at - lapsed.starts_at >= TimeDelta::minutes(10),
@@ -72,6 +50,5 @@ async fn the_default_policy_runs_end_to_end_with_time_skipping() {
     );
     assert_eq!(app.credits(client).await, (available, 0));
     assert!(app.charges(lapsed.id).await.is_empty());
-    app.check_histories("the_default_policy_runs_end_to_end_with_time_skipping")
-        .await;
+    app.check_histories("the_default_policy_runs_end_to_end_with_time_skipping").await;
 }

@@ -14,11 +14,7 @@ async fn recorded_histories_replay_against_the_current_code() {
         .filter(|path| path.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 14,
-        "expected the recorded lifecycle histories, found {}",
-        files.len()
-    );
+    assert!(files.len() >= 14, "expected the recorded lifecycle histories, found {}", files.len());
     let replayer = livesessions_worker::replay::replayer().expect("a replayer");
     for file in &files {
         let history = WorkflowHistory::from_json(&std::fs::read(file).expect("a fixture"))

@@ -33,25 +33,16 @@ fn session_id(body: &Value) -> SessionId {
 
 fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
 }
 
 async fn main_path_reaches_completed(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
-    let client = app
-        .new_client("subscription", "subscription-standard")
-        .await;
-    let provider = app.new_provider("therapist").await;
+    let (client, provider) = app.subscriber_and_therapist().await;
     let (available_before, _) = app.credits(client).await;
 
-    let (status, body) = app
-        .request_session(client, provider, Utc::now() + TimeDelta::minutes(1))
-        .await;
+    let (status, body) =
+        app.request_session(client, provider, Utc::now() + TimeDelta::minutes(1)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["state"], "requested");
     assert_eq!(body["credit"]["status"], "reserved");
@@ -60,55 +51,33 @@ async fn main_path_reaches_completed(backend: Backend) {
     assert_eq!(app.credits(client).await, (available_before - 1, 1));
 
     let provider_token = app.token(Role::Provider, provider);
-    let (status, body) = app
-        .post(
-            &format!("/v1/sessions/{id}/confirm"),
-            &provider_token,
-            json!({}),
-        )
-        .await;
+    let (status, body) =
+        app.post(&format!("/v1/sessions/{id}/confirm"), &provider_token, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "confirmed");
 
     // Each person fetches their own join link and follows it into the room.
     let mut room_page = String::new();
-    for (role, person) in [
-        (Role::Client, client.to_string()),
-        (Role::Provider, provider.to_string()),
-    ] {
-        let (status, link) = app
-            .get(
-                &format!("/v1/sessions/{id}/join"),
-                &app.token(role, &person),
-            )
-            .await;
+    for (role, person) in
+        [(Role::Client, client.to_string()), (Role::Provider, provider.to_string())]
+    {
+        let (status, link) =
+            app.get(&format!("/v1/sessions/{id}/join"), &app.token(role, &person)).await;
         assert_eq!(status, StatusCode::OK, "{link}");
         let url = link["url"].as_str().expect("a join url");
-        let response = app
-            .http
-            .get(url)
-            .send()
-            .await
-            .expect("the join link answers");
+        let response = app.http.get(url).send().await.expect("the join link answers");
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         room_page = response.headers()["location"].to_str().unwrap().to_string();
     }
     // The media room ends right away, perhaps before the workflow has acted on the joins: the
     // session still passes through in_progress and completes, and the credit is consumed.
-    let (path, query) = room_page
-        .split_once('?')
-        .expect("a token in the room page link");
-    let (status, _) = app
-        .call(Method::POST, &format!("{path}/end?{query}"), None, None)
-        .await;
+    let (path, query) = room_page.split_once('?').expect("a token in the room page link");
+    let (status, _) = app.call(Method::POST, &format!("{path}/end?{query}"), None, None).await;
     assert_eq!(status, StatusCode::OK);
     let session = app.wait_for_state(id, SessionState::Completed).await;
     assert_eq!(session.outcome, Some(Outcome::RoomEnded));
     assert!(session.joined.client.is_some() && session.joined.provider.is_some());
-    assert_eq!(
-        session.credit.map(|c| c.status),
-        Some(CreditStatus::Consumed)
-    );
+    assert_eq!(session.credit.map(|c| c.status), Some(CreditStatus::Consumed));
     let states: Vec<SessionState> = session.history.iter().map(|change| change.state).collect();
     assert_eq!(
         states,
@@ -121,10 +90,7 @@ async fn main_path_reaches_completed(backend: Backend) {
     );
     assert_eq!(app.credits(client).await, (available_before - 1, 0));
     // Booked inside both reminder offsets: one reminder went out at once, with the join link.
-    assert_eq!(
-        app.room_message_kinds(client).await,
-        ["session_confirmed", "session_reminder"]
-    );
+    assert_eq!(app.room_message_kinds(client).await, ["session_confirmed", "session_reminder"]);
 
     // The workflow's own view agrees with the read model.
     let live: SessionSnapshot = app.sessions.snapshot(id).await.unwrap_or(session.clone());
@@ -133,24 +99,16 @@ async fn main_path_reaches_completed(backend: Backend) {
 
 async fn decline_releases_the_credit(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
-    let client = app
-        .new_client("subscription", "subscription-standard")
-        .await;
-    let provider = app.new_provider("therapist").await;
+    let (client, provider) = app.subscriber_and_therapist().await;
     let (available_before, _) = app.credits(client).await;
-    let (status, body) = app
-        .request_session(client, provider, Utc::now() + TimeDelta::hours(3))
-        .await;
+    let (status, body) =
+        app.request_session(client, provider, Utc::now() + TimeDelta::hours(3)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = session_id(&body);
 
     // The client cannot answer for the provider, and another provider cannot see the request.
     let (status, body) = app
-        .post(
-            &format!("/v1/sessions/{id}/decline"),
-            &app.token(Role::Client, client),
-            json!({}),
-        )
+        .post(&format!("/v1/sessions/{id}/decline"), &app.token(Role::Client, client), json!({}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let stranger = app.new_provider("therapist").await;
@@ -180,17 +138,9 @@ async fn decline_releases_the_credit(backend: Backend) {
     assert_eq!(app.room_message_kinds(client).await, ["session_declined"]);
     let room = format!("/v1/rooms/{client}/messages");
     let (status, body) = app.get(&room, &app.token(Role::Provider, provider)).await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "the client's provider reads their room: {body}"
-    );
+    assert_eq!(status, StatusCode::OK, "the client's provider reads their room: {body}");
     let (status, body) = app.get(&room, &app.token(Role::Provider, stranger)).await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "another provider does not: {body}"
-    );
+    assert_eq!(status, StatusCode::NOT_FOUND, "another provider does not: {body}");
 
     // A second answer is refused and changes nothing.
     let (status, body) = app
@@ -202,24 +152,18 @@ async fn decline_releases_the_credit(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_error(&body, "not_awaiting_confirmation");
-    assert_eq!(
-        app.wait_for_state(id, SessionState::Declined).await.version,
-        session.version
-    );
+    assert_eq!(app.wait_for_state(id, SessionState::Declined).await.version, session.version);
 }
 
 async fn expiry_releases_the_credit_and_tells_the_client(backend: Backend) {
-    let policy = livesessions_domain::Policy {
-        confirm_window: Duration::from_secs(2),
-        ..test_policy()
-    };
+    let policy =
+        livesessions_domain::Policy { confirm_window: Duration::from_secs(2), ..test_policy() };
     let app = TestApp::spawn(backend, policy).await;
     let client = app.new_client("eap", "eap-standard").await;
     let provider = app.new_provider("therapist").await;
     let (available_before, _) = app.credits(client).await;
-    let (status, body) = app
-        .request_session(client, provider, Utc::now() + TimeDelta::days(2))
-        .await;
+    let (status, body) =
+        app.request_session(client, provider, Utc::now() + TimeDelta::days(2)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = session_id(&body);
     let requested_at: chrono::DateTime<Utc> =
@@ -230,28 +174,15 @@ async fn expiry_releases_the_credit_and_tells_the_client(backend: Backend) {
 
     let session = app.wait_for_state(id, SessionState::Expired).await;
     assert_eq!(session.outcome, Some(Outcome::ConfirmationWindowClosed));
-    assert_eq!(
-        session.credit.map(|c| c.status),
-        Some(CreditStatus::Released)
-    );
+    assert_eq!(session.credit.map(|c| c.status), Some(CreditStatus::Released));
     assert_eq!(app.credits(client).await, (available_before, 0));
-    let (status, body) = app
-        .get(
-            &format!("/v1/rooms/{client}/messages"),
-            &app.token(Role::Client, client),
-        )
-        .await;
+    let (status, body) =
+        app.get(&format!("/v1/rooms/{client}/messages"), &app.token(Role::Client, client)).await;
     assert_eq!(status, StatusCode::OK);
     let messages = body["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 1, "{body}");
     assert_eq!(messages[0]["kind"], "session_expired");
-    assert!(
-        messages[0]["body"]
-            .as_str()
-            .unwrap()
-            .contains("pick another time"),
-        "{body}"
-    );
+    assert!(messages[0]["body"].as_str().unwrap().contains("pick another time"), "{body}");
 
     let (status, body) = app
         .post(
@@ -266,26 +197,19 @@ async fn expiry_releases_the_credit_and_tells_the_client(backend: Backend) {
 
 async fn no_credit_is_refused_with_402(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
-    let client = app
-        .new_client("subscription", "subscription-standard")
-        .await;
-    let provider = app.new_provider("therapist").await;
+    let (client, provider) = app.subscriber_and_therapist().await;
     let (available, _) = app.credits(client).await;
     for hour in 0..available {
-        let (status, body) = app
-            .request_session(client, provider, Utc::now() + TimeDelta::hours(3 + hour))
-            .await;
+        let (status, body) =
+            app.request_session(client, provider, Utc::now() + TimeDelta::hours(3 + hour)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    let (status, body) = app
-        .request_session(client, provider, Utc::now() + TimeDelta::days(1))
-        .await;
+    let (status, body) =
+        app.request_session(client, provider, Utc::now() + TimeDelta::days(1)).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
     assert_error(&body, "no_credit");
     assert_eq!(app.credits(client).await, (0, available));
-    let (_, list) = app
-        .get("/v1/sessions", &app.token(Role::Client, client))
-        .await;
+    let (_, list) = app.get("/v1/sessions", &app.token(Role::Client, client)).await;
     assert_eq!(
         list["sessions"].as_array().unwrap().len() as i64,
         available,
@@ -321,97 +245,48 @@ async fn requests_without_a_valid_token_get_401(backend: Backend) {
 
 async fn another_clients_session_is_404(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
-    let client = app
-        .new_client("subscription", "subscription-standard")
-        .await;
-    let other = app
-        .new_client("subscription", "subscription-standard")
-        .await;
+    let client = app.new_client("subscription", "subscription-standard").await;
+    let other = app.new_client("subscription", "subscription-standard").await;
     let provider = app.new_provider("therapist").await;
-    let (status, body) = app
-        .request_session(client, provider, Utc::now() + TimeDelta::hours(5))
-        .await;
+    let (status, body) =
+        app.request_session(client, provider, Utc::now() + TimeDelta::hours(5)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = session_id(&body);
 
-    let (status, body) = app
-        .get(
-            &format!("/v1/sessions/{id}"),
-            &app.token(Role::Client, client),
-        )
-        .await;
+    let (status, body) =
+        app.get(&format!("/v1/sessions/{id}"), &app.token(Role::Client, client)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .get(
-            &format!("/v1/sessions/{id}"),
-            &app.token(Role::Client, other),
-        )
-        .await;
+    let (status, body) =
+        app.get(&format!("/v1/sessions/{id}"), &app.token(Role::Client, other)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "not_found");
     let (status, _) = app
-        .get(
-            &format!("/v1/sessions/{}", SessionId::random()),
-            &app.token(Role::Client, other),
-        )
+        .get(&format!("/v1/sessions/{}", SessionId::random()), &app.token(Role::Client, other))
         .await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "a missing session and a hidden one look the same"
-    );
-    let (status, body) = app
-        .get(
-            &format!("/v1/rooms/{client}/messages"),
-            &app.token(Role::Client, other),
-        )
-        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a missing session and a hidden one look the same");
+    let (status, body) =
+        app.get(&format!("/v1/rooms/{client}/messages"), &app.token(Role::Client, other)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (_, list) = app
-        .get("/v1/sessions", &app.token(Role::Client, other))
-        .await;
-    assert_eq!(
-        list["sessions"],
-        json!([]),
-        "a client lists only their own sessions"
-    );
-    let (status, _) = app
-        .get(
-            &format!("/v1/sessions?client_id={client}"),
-            &app.token(Role::Client, other),
-        )
-        .await;
+    let (_, list) = app.get("/v1/sessions", &app.token(Role::Client, other)).await;
+    assert_eq!(list["sessions"], json!([]), "a client lists only their own sessions");
+    let (status, _) =
+        app.get(&format!("/v1/sessions?client_id={client}"), &app.token(Role::Client, other)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = app
-        .get(
-            &format!("/v1/sessions/{id}"),
-            &app.token(Role::Finance, "finance"),
-        )
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::FORBIDDEN,
-        "finance reads money, not sessions"
-    );
-    let (status, body) = app
-        .request_session(other, provider, Utc::now() + TimeDelta::hours(6))
-        .await;
+    let (status, _) =
+        app.get(&format!("/v1/sessions/{id}"), &app.token(Role::Finance, "finance")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "finance reads money, not sessions");
+    let (status, body) =
+        app.request_session(other, provider, Utc::now() + TimeDelta::hours(6)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, _) = app.post("/v1/sessions", &app.token(Role::Client, other), json!({
         "client_id": client, "provider_id": provider, "service": "therapy", "modality": "video", "duration_minutes": 30,
         "starts_at": Utc::now() + TimeDelta::hours(7), "time_zone": "UTC", "accept_cancellation_policy": true})).await;
-    assert_eq!(
-        status,
-        StatusCode::FORBIDDEN,
-        "a client books only for themselves"
-    );
+    assert_eq!(status, StatusCode::FORBIDDEN, "a client books only for themselves");
 }
 
 async fn malformed_bodies_get_400_in_the_error_format(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
-    let client = app
-        .new_client("subscription", "subscription-standard")
-        .await;
+    let client = app.new_client("subscription", "subscription-standard").await;
     let provider = app.new_provider("psychiatrist").await;
     let token = app.token(Role::Client, client);
     let good = json!({"client_id": client, "provider_id": provider, "service": "psychiatry", "modality": "video",
@@ -451,35 +326,21 @@ async fn malformed_bodies_get_400_in_the_error_format(backend: Backend) {
     assert_error(&body, "malformed_request");
 
     // Well-formed but against the rules: 422 with the rule's code.
-    let (status, body) = app
-        .post("/v1/sessions", &token, with("modality", json!("audio")))
-        .await;
+    let (status, body) = app.post("/v1/sessions", &token, with("modality", json!("audio"))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "psychiatry_requires_video");
-    let (status, body) = app
-        .post(
-            "/v1/sessions",
-            &token,
-            with("accept_cancellation_policy", json!(false)),
-        )
-        .await;
+    let (status, body) =
+        app.post("/v1/sessions", &token, with("accept_cancellation_policy", json!(false))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "cancellation_policy_not_accepted");
-    assert_eq!(
-        app.credits(client).await.1,
-        0,
-        "nothing was held by refused requests"
-    );
+    assert_eq!(app.credits(client).await.1, 0, "nothing was held by refused requests");
 }
 
 /// The crash between the two steps of a booking: the hold committed but the worker died before
 /// reporting it, so Temporal runs the activity again. The retry must hold nothing new.
 async fn a_retried_hold_answers_what_the_first_attempt_committed(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
-    let client = app
-        .new_client("subscription", "subscription-standard")
-        .await;
-    let provider = app.new_provider("therapist").await;
+    let (client, provider) = app.subscriber_and_therapist().await;
     let (available_before, _) = app.credits(client).await;
     let now = Utc::now();
     let id = SessionId::random();
@@ -501,26 +362,16 @@ async fn a_retried_hold_answers_what_the_first_attempt_committed(backend: Backen
         outcome: None,
         fees: Vec::new(),
         next_authorization: None,
-        history: vec![StateChange {
-            state: SessionState::Requested,
-            at: now,
-        }],
+        history: vec![StateChange { state: SessionState::Requested, at: now }],
         version: 1,
     };
-    let request = HoldRequest {
-        session: snapshot,
-        purchase: None,
-    };
+    let request = HoldRequest { session: snapshot, purchase: None };
     let first = billing::hold(&app.db, &request, now).await.unwrap();
-    let retry = billing::hold(&app.db, &request, now + TimeDelta::seconds(5))
-        .await
-        .unwrap();
+    let retry = billing::hold(&app.db, &request, now + TimeDelta::seconds(5)).await.unwrap();
     assert!(matches!(first, HoldOutcome::Held { .. }), "{first:?}");
     assert_eq!(first, retry);
     assert_eq!(app.credits(client).await, (available_before - 1, 1));
-    let (status, body) = app
-        .get(&format!("/v1/sessions/{id}"), &app.service_token())
-        .await;
+    let (status, body) = app.get(&format!("/v1/sessions/{id}"), &app.service_token()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["modality"], "audio");
 }
@@ -529,13 +380,9 @@ async fn a_retried_hold_answers_what_the_first_attempt_committed(backend: Backen
 /// workflow has acted on them: the end must not be lost.
 async fn a_room_ending_with_the_joins_still_completes(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
-    let client = app
-        .new_client("subscription", "subscription-standard")
-        .await;
-    let provider = app.new_provider("therapist").await;
-    let (status, body) = app
-        .request_session(client, provider, Utc::now() + TimeDelta::minutes(1))
-        .await;
+    let (client, provider) = app.subscriber_and_therapist().await;
+    let (status, body) =
+        app.request_session(client, provider, Utc::now() + TimeDelta::minutes(1)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = session_id(&body);
     let (status, body) = app
@@ -549,20 +396,8 @@ async fn a_room_ending_with_the_joins_still_completes(backend: Backend) {
 
     let now = Utc::now();
     let (client_joined, provider_joined, ended) = tokio::join!(
-        app.sessions.joined(
-            id,
-            Join {
-                party: Party::Client,
-                at: now
-            }
-        ),
-        app.sessions.joined(
-            id,
-            Join {
-                party: Party::Provider,
-                at: now
-            }
-        ),
+        app.sessions.joined(id, Join { party: Party::Client, at: now }),
+        app.sessions.joined(id, Join { party: Party::Provider, at: now }),
         app.sessions.room_ended(id),
     );
     client_joined.unwrap();

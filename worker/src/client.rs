@@ -14,8 +14,5 @@ pub async fn connect(settings: &TemporalSettings) -> anyhow::Result<Client> {
             .build(),
     )
     .await?;
-    Ok(Client::new(
-        connection,
-        ClientOptions::new(settings.namespace.clone()).build(),
-    )?)
+    Ok(Client::new(connection, ClientOptions::new(settings.namespace.clone()).build())?)
 }

@@ -52,14 +52,7 @@ impl DevServer {
             None => free_port()?,
         };
         let mut command = Command::new(&options.cli);
-        command.args([
-            "server",
-            "start-dev",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ]);
+        command.args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &port.to_string()]);
         command.args(["--log-level", "warn", "--ui-disable-news-fetch"]);
         match options.ui_port {
             Some(ui) => command.args(["--ui-port", &ui.to_string()]),
@@ -72,25 +65,15 @@ impl DevServer {
             command.args(["--search-attribute", attribute]);
         }
         if options.time_skipping {
-            command.args([
-                "--dynamic-config-value",
-                "frontend.WorkflowTimeSkippingEnabled=true",
-            ]);
+            command.args(["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"]);
         }
         let log = match &options.log_file {
             Some(path) => Stdio::from(std::fs::File::create(path)?),
             None => Stdio::null(),
         };
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
         let child = spawn_tied_to_this_process(command)?;
-        let mut server = Self {
-            child,
-            port,
-            ui_port: options.ui_port,
-        };
+        let mut server = Self { child, port, ui_port: options.ui_port };
         server.wait_until_listening(Duration::from_secs(90))?;
         Ok(server)
     }
@@ -166,14 +149,12 @@ fn spawn_tied_to_this_process(mut command: Command) -> std::io::Result<Child> {
         });
     }
     let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("dev-server-parent".into())
-        .spawn(move || {
-            let _ = sender.send(command.spawn());
-            loop {
-                std::thread::park();
-            }
-        })?;
+    std::thread::Builder::new().name("dev-server-parent".into()).spawn(move || {
+        let _ = sender.send(command.spawn());
+        loop {
+            std::thread::park();
+        }
+    })?;
     receiver
         .recv()
         .map_err(|_| std::io::Error::other("the dev server's parent thread ended early"))?

@@ -45,11 +45,7 @@ pub struct Sessions {
 impl Sessions {
     /// Session workflows on the server and task queue of `settings`.
     pub fn new(client: Client, settings: &TemporalSettings) -> Self {
-        Self {
-            client,
-            task_queue: settings.task_queue.clone(),
-            timeout: settings.request_timeout,
-        }
+        Self { client, task_queue: settings.task_queue.clone(), timeout: settings.request_timeout }
     }
 
     /// Starts the session's workflow and waits for the booking's answer (Update-with-Start):
@@ -91,8 +87,7 @@ impl Sessions {
     }
 
     fn handle(&self, id: SessionId) -> temporalio_client::WorkflowHandle<Client, LiveSession> {
-        self.client
-            .get_workflow_handle::<LiveSession>(id.workflow_id())
+        self.client.get_workflow_handle::<LiveSession>(id.workflow_id())
     }
 
     /// Sends an update to the session's workflow and waits for its answer.
@@ -167,9 +162,7 @@ impl Sessions {
             ]))
             .static_summary("messaging session".to_string())
             .build();
-        let call = self
-            .client
-            .start_workflow(MessagingSession::run, input, options);
+        let call = self.client.start_workflow(MessagingSession::run, input, options);
         self.in_time(call)
             .await?
             .map(|_| ())
@@ -181,48 +174,30 @@ impl Sessions {
         &self,
         id: SessionId,
     ) -> Result<MessagingSnapshot, SessionCallError> {
-        let handle = self
-            .client
-            .get_workflow_handle::<MessagingSession>(id.messaging_workflow_id());
-        let call = handle.query(
-            MessagingSession::snapshot,
-            (),
-            WorkflowQueryOptions::default(),
-        );
+        let handle =
+            self.client.get_workflow_handle::<MessagingSession>(id.messaging_workflow_id());
+        let call = handle.query(MessagingSession::snapshot, (), WorkflowQueryOptions::default());
         self.in_time(call).await?.map_err(query_error)
     }
 
     /// Someone joined the session's room.
     pub async fn joined(&self, id: SessionId, join: Join) -> Result<(), SessionCallError> {
-        let handle = self
-            .client
-            .get_workflow_handle::<LiveSession>(id.workflow_id());
-        let call = handle.signal(
-            LiveSession::participant_joined,
-            join,
-            WorkflowSignalOptions::default(),
-        );
+        let handle = self.client.get_workflow_handle::<LiveSession>(id.workflow_id());
+        let call =
+            handle.signal(LiveSession::participant_joined, join, WorkflowSignalOptions::default());
         self.in_time(call).await?.map_err(interaction_error)
     }
 
     /// The session's media room ended.
     pub async fn room_ended(&self, id: SessionId) -> Result<(), SessionCallError> {
-        let handle = self
-            .client
-            .get_workflow_handle::<LiveSession>(id.workflow_id());
-        let call = handle.signal(
-            LiveSession::room_ended,
-            (),
-            WorkflowSignalOptions::default(),
-        );
+        let handle = self.client.get_workflow_handle::<LiveSession>(id.workflow_id());
+        let call = handle.signal(LiveSession::room_ended, (), WorkflowSignalOptions::default());
         self.in_time(call).await?.map_err(interaction_error)
     }
 
     /// The session as its workflow sees it now.
     pub async fn snapshot(&self, id: SessionId) -> Result<SessionSnapshot, SessionCallError> {
-        let handle = self
-            .client
-            .get_workflow_handle::<LiveSession>(id.workflow_id());
+        let handle = self.client.get_workflow_handle::<LiveSession>(id.workflow_id());
         let call = handle.query(LiveSession::snapshot, (), WorkflowQueryOptions::default());
         self.in_time(call).await?.map_err(|e| match e {
             WorkflowQueryError::NotFound(_) => SessionCallError::NotRunning,

@@ -29,10 +29,7 @@ impl SessionWorker {
             .graceful_shutdown_period(Duration::from_secs(10))
             .build();
         let worker = Worker::new(&runtime, client, options)?;
-        Ok(Self {
-            worker,
-            _runtime: runtime,
-        })
+        Ok(Self { worker, _runtime: runtime })
     }
 
     /// A function that asks the worker to finish its current tasks and stop.

@@ -98,15 +98,8 @@ enum ProviderAnswer {
 /// A change the client or the provider asked for, waiting for the run to carry it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Change {
-    Reschedule {
-        starts_at: DateTime<Utc>,
-        late: bool,
-        replacement: Option<CreditId>,
-    },
-    Cancel {
-        by: Party,
-        late: bool,
-    },
+    Reschedule { starts_at: DateTime<Utc>, late: bool, replacement: Option<CreditId> },
+    Cancel { by: Party, late: bool },
     ProviderUnavailable,
 }
 
@@ -150,10 +143,8 @@ impl LiveSession {
     /// Builds the requested session from the input; the confirmation window starts now.
     #[init]
     pub fn new(ctx: &WorkflowContextView, input: LiveSessionInput) -> Self {
-        let requested_at: DateTime<Utc> = ctx
-            .start_time()
-            .map(Into::into)
-            .expect("Temporal sets every workflow's start time");
+        let requested_at: DateTime<Utc> =
+            ctx.start_time().map(Into::into).expect("Temporal sets every workflow's start time");
         let session = SessionSnapshot {
             id: input.session_id,
             workflow_id: input.session_id.workflow_id(),
@@ -172,10 +163,7 @@ impl LiveSession {
             outcome: None,
             fees: Vec::new(),
             next_authorization: None,
-            history: vec![StateChange {
-                state: SessionState::Requested,
-                at: requested_at,
-            }],
+            history: vec![StateChange { state: SessionState::Requested, at: requested_at }],
             version: 1,
         };
         Self {
@@ -201,8 +189,7 @@ impl LiveSession {
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<SessionSnapshot> {
         let result = lifecycle(ctx).await;
         let handlers = ctx.clone();
-        ctx.wait_condition(move |_| handlers.all_handlers_finished())
-            .await?;
+        ctx.wait_condition(move |_| handlers.all_handlers_finished()).await?;
         result
     }
 
@@ -330,10 +317,7 @@ impl LiveSession {
     ) -> Result<(), Box<dyn Error + Send + Sync>> {
         self.changeable("marked unavailable")?;
         if !self.session.state.holds_slot() {
-            return Err(state_conflict(
-                self.session.state,
-                "marked unavailable again",
-            ));
+            return Err(state_conflict(self.session.state, "marked unavailable again"));
         }
         Ok(())
     }
@@ -391,10 +375,7 @@ impl LiveSession {
         });
         let Some(grant) = grant else {
             ctx.state_mut(|s| s.changing = false);
-            return Err(state_conflict(
-                ctx.state(|s| s.session.state),
-                "authorized now",
-            ));
+            return Err(state_conflict(ctx.state(|s| s.session.state), "authorized now"));
         };
         let granted = ctx
             .execute_activity(
@@ -419,10 +400,8 @@ impl LiveSession {
     /// Someone arrived in the room. Only the first join of each person counts.
     #[signal]
     pub fn participant_joined(&mut self, _ctx: &mut SyncWorkflowContext<Self>, join: Join) {
-        let joinable = matches!(
-            self.session.state,
-            SessionState::Confirmed | SessionState::InProgress
-        );
+        let joinable =
+            matches!(self.session.state, SessionState::Confirmed | SessionState::InProgress);
         if joinable && self.session.joined.at(join.party).is_none() {
             self.session.joined.record(join.party, join.at);
             self.session.version += 1;
@@ -433,10 +412,7 @@ impl LiveSession {
     /// that came before it may not have been acted on yet.
     #[signal]
     pub fn room_ended(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _: ()) {
-        if matches!(
-            self.session.state,
-            SessionState::Confirmed | SessionState::InProgress
-        ) {
+        if matches!(self.session.state, SessionState::Confirmed | SessionState::InProgress) {
             self.room_ended = true;
         }
     }
@@ -550,10 +526,7 @@ async fn lifecycle(ctx: &Ctx) -> WorkflowResult<SessionSnapshot> {
 
 /// Step 1: hold the session and a credit in one transaction, buying one if asked to.
 async fn hold_booking(ctx: &Ctx) -> WorkflowResult<bool> {
-    let request = ctx.state(|s| HoldRequest {
-        session: s.session.clone(),
-        purchase: s.purchase,
-    });
+    let request = ctx.state(|s| HoldRequest { session: s.session.clone(), purchase: s.purchase });
     let outcome = ctx
         .execute_activity(
             BillingActivities::hold_booking,
@@ -566,10 +539,7 @@ async fn hold_booking(ctx: &Ctx) -> WorkflowResult<bool> {
             ctx.state_mut(|s| {
                 s.held = Some(Ok(()));
                 s.recorded_version = s.session.version;
-                s.session.credit = Some(CreditUse {
-                    id: credit,
-                    status: CreditStatus::Reserved,
-                });
+                s.session.credit = Some(CreditUse { id: credit, status: CreditStatus::Reserved });
                 s.session.version += 1;
             });
             record_changes(ctx).await?;
@@ -592,10 +562,7 @@ async fn hold_booking(ctx: &Ctx) -> WorkflowResult<bool> {
 /// closes and the request expires. The client may reschedule or cancel meanwhile.
 async fn awaiting_confirmation(ctx: &Ctx) -> WorkflowResult<Flow> {
     let confirm_by = ctx.state(|s| s.session.confirm_by);
-    wait_until(ctx, confirm_by, "confirmation window", |s| {
-        s.answer.is_some()
-    })
-    .await?;
+    wait_until(ctx, confirm_by, "confirmation window", |s| s.answer.is_some()).await?;
     if let Some(change) = take_change(ctx) {
         return carry_out(ctx, change).await;
     }
@@ -607,11 +574,8 @@ async fn awaiting_confirmation(ctx: &Ctx) -> WorkflowResult<Flow> {
             Ok(Flow::Next)
         }
         Some(ProviderAnswer::Decline) => {
-            let end = End::new(
-                SessionState::Declined,
-                Outcome::ProviderDeclined,
-                CreditStatus::Released,
-            );
+            let end =
+                End::new(SessionState::Declined, Outcome::ProviderDeclined, CreditStatus::Released);
             finish(ctx, end.telling(Notice::Declined)).await
         }
         None => {
@@ -635,21 +599,15 @@ async fn until_both_join(ctx: &Ctx) -> WorkflowResult<Flow> {
     loop {
         send_due_reminders(ctx).await?;
         let next_reminder = ctx.state(|s| {
-            let pending = s
-                .policy
-                .reminder_offsets
-                .iter()
-                .filter(|o| !s.reminded.contains(o));
+            let pending = s.policy.reminder_offsets.iter().filter(|o| !s.reminded.contains(o));
             pending.map(|offset| starts_at - delta(*offset)).min()
         });
         let (deadline, summary) = match next_reminder {
             Some(at) if at < grace_ends => (at, "next reminder"),
             _ => (grace_ends, "join grace period"),
         };
-        let both_joined = wait_until(ctx, deadline, summary, |s| {
-            s.session.joined.both().is_some()
-        })
-        .await?;
+        let both_joined =
+            wait_until(ctx, deadline, summary, |s| s.session.joined.both().is_some()).await?;
         if let Some(change) = take_change(ctx) {
             return carry_out(ctx, change).await;
         }
@@ -684,12 +642,7 @@ async fn send_due_reminders(ctx: &Ctx) -> WorkflowResult<()> {
         let starts_at = s.session.starts_at;
         let due =
             |offset: &&Duration| !s.reminded.contains(offset) && starts_at - delta(**offset) <= at;
-        s.policy
-            .reminder_offsets
-            .iter()
-            .filter(due)
-            .copied()
-            .collect()
+        s.policy.reminder_offsets.iter().filter(due).copied().collect()
     });
     let Some(closest) = due.iter().min() else {
         return Ok(());
@@ -750,15 +703,12 @@ async fn in_progress(ctx: &Ctx) -> WorkflowResult<()> {
     });
     let began = starts_at.max(joined.unwrap_or(starts_at));
     let ends_by = began + delta(Duration::from_secs(60 * u64::from(minutes))) + delta(margin);
-    let outcome = if wait_until(ctx, ends_by, "booked length + completion margin", |s| {
-        s.room_ended
-    })
-    .await?
-    {
-        Outcome::RoomEnded
-    } else {
-        Outcome::CompletionMarginElapsed
-    };
+    let outcome =
+        if wait_until(ctx, ends_by, "booked length + completion margin", |s| s.room_ended).await? {
+            Outcome::RoomEnded
+        } else {
+            Outcome::CompletionMarginElapsed
+        };
     ctx.state_mut(|s| s.session.outcome = Some(outcome));
     Ok(())
 }
@@ -766,45 +716,23 @@ async fn in_progress(ctx: &Ctx) -> WorkflowResult<()> {
 /// Step 6: the credit is consumed; an insurance client then sees the "Book a session" prompt
 /// with the next session's estimate and may authorize it within `policy.reauthorization_window`.
 async fn after_completion(ctx: &Ctx) -> WorkflowResult<()> {
-    let outcome = ctx
-        .state(|s| s.session.outcome)
-        .unwrap_or(Outcome::RoomEnded);
-    finish(
-        ctx,
-        End::new(SessionState::Completed, outcome, CreditStatus::Consumed),
-    )
-    .await?;
+    let outcome = ctx.state(|s| s.session.outcome).unwrap_or(Outcome::RoomEnded);
+    finish(ctx, End::new(SessionState::Completed, outcome, CreditStatus::Consumed)).await?;
     let Some(estimate) = ctx.state(|s| {
-        (s.session.coverage == Coverage::Insurance)
-            .then_some(s.terms.estimate)
-            .flatten()
+        (s.session.coverage == Coverage::Insurance).then_some(s.terms.estimate).flatten()
     }) else {
         return Ok(());
     };
     let authorize_by = now(ctx) + delta(ctx.state(|s| s.policy.reauthorization_window));
-    notify(
-        ctx,
-        Notice::AuthorizationPrompt {
-            estimate,
-            authorize_by,
-        },
-    )
-    .await?;
+    notify(ctx, Notice::AuthorizationPrompt { estimate, authorize_by }).await?;
     ctx.state_mut(|s| {
-        s.session.next_authorization = Some(NextAuthorization {
-            estimate,
-            authorize_by,
-            authorized_at: None,
-            lapsed: false,
-        });
+        s.session.next_authorization =
+            Some(NextAuthorization { estimate, authorize_by, authorized_at: None, lapsed: false });
         s.session.version += 1;
     });
     record_changes(ctx).await?;
     let authorized = |s: &LiveSession| {
-        s.session
-            .next_authorization
-            .as_ref()
-            .is_some_and(|n| n.authorized_at.is_some())
+        s.session.next_authorization.as_ref().is_some_and(|n| n.authorized_at.is_some())
     };
     wait_until(ctx, authorize_by, "reauthorization window", authorized).await?;
     // An authorization already under way when the window closes is honoured.
@@ -875,11 +803,7 @@ async fn prepare_reschedule(
     } else {
         None
     };
-    Ok(Change::Reschedule {
-        starts_at: request.starts_at,
-        late,
-        replacement,
-    })
+    Ok(Change::Reschedule { starts_at: request.starts_at, late, replacement })
 }
 
 /// Carries out a change the client or the provider asked for; the asker's answer is due once
@@ -887,11 +811,7 @@ async fn prepare_reschedule(
 async fn carry_out(ctx: &Ctx, change: Change) -> WorkflowResult<Flow> {
     let effected = || ctx.state_mut(|s| s.changes_effected += 1);
     match change {
-        Change::Reschedule {
-            starts_at,
-            late,
-            replacement,
-        } => {
+        Change::Reschedule { starts_at, late, replacement } => {
             if late {
                 forfeit_for_late_change(ctx, replacement).await?;
             }
@@ -929,12 +849,8 @@ async fn carry_out(ctx: &Ctx, change: Change) -> WorkflowResult<Flow> {
             Ok(flow)
         }
         Change::ProviderUnavailable => {
-            announce_absence(
-                ctx,
-                SessionState::ProviderUnavailable,
-                Notice::ProviderUnavailable,
-            )
-            .await?;
+            announce_absence(ctx, SessionState::ProviderUnavailable, Notice::ProviderUnavailable)
+                .await?;
             effected();
             // Boxed: the client's answer to the offer is a change, which brings us back here.
             let offer: std::pin::Pin<
@@ -949,18 +865,11 @@ async fn carry_out(ctx: &Ctx, change: Change) -> WorkflowResult<Flow> {
 /// replacement held by the update now holds the session.
 async fn forfeit_for_late_change(ctx: &Ctx, replacement: Option<CreditId>) -> WorkflowResult<()> {
     let old_start = ctx.state(|s| s.session.starts_at.timestamp());
-    charge_fee(
-        ctx,
-        FeeKind::LateCancelFee,
-        &format!("{}:{old_start}", FeeKind::LateCancelFee),
-    )
-    .await?;
+    charge_fee(ctx, FeeKind::LateCancelFee, &format!("{}:{old_start}", FeeKind::LateCancelFee))
+        .await?;
     settle_credit(ctx, CreditStatus::Forfeited).await?;
     ctx.state_mut(|s| {
-        s.session.credit = replacement.map(|id| CreditUse {
-            id,
-            status: CreditStatus::Reserved,
-        });
+        s.session.credit = replacement.map(|id| CreditUse { id, status: CreditStatus::Reserved });
     });
     Ok(())
 }
@@ -995,27 +904,15 @@ struct End {
 
 impl End {
     fn new(state: SessionState, outcome: Outcome, credit: CreditStatus) -> Self {
-        Self {
-            state,
-            outcome,
-            credit,
-            fee: None,
-            notice: None,
-        }
+        Self { state, outcome, credit, fee: None, notice: None }
     }
 
     fn charging(self, fee: FeeKind) -> Self {
-        Self {
-            fee: Some(fee),
-            ..self
-        }
+        Self { fee: Some(fee), ..self }
     }
 
     fn telling(self, notice: Notice) -> Self {
-        Self {
-            notice: Some(notice),
-            ..self
-        }
+        Self { notice: Some(notice), ..self }
     }
 }
 
@@ -1039,11 +936,7 @@ async fn settle_credit(ctx: &Ctx, to: CreditStatus) -> WorkflowResult<()> {
     let Some(held) = held.filter(|c| c.status == CreditStatus::Reserved) else {
         return Ok(());
     };
-    let movement = CreditMove {
-        session_id,
-        credit_id: held.id,
-        to,
-    };
+    let movement = CreditMove { session_id, credit_id: held.id, to };
     ctx.execute_activity(
         BillingActivities::settle_credit,
         movement,
@@ -1051,10 +944,7 @@ async fn settle_credit(ctx: &Ctx, to: CreditStatus) -> WorkflowResult<()> {
     )
     .await?;
     ctx.state_mut(|s| {
-        s.session.credit = Some(CreditUse {
-            id: held.id,
-            status: to,
-        });
+        s.session.credit = Some(CreditUse { id: held.id, status: to });
         s.session.version += 1;
     });
     Ok(())
@@ -1071,20 +961,11 @@ async fn charge_fee(ctx: &Ctx, kind: FeeKind, step: &str) -> WorkflowResult<()> 
     });
     let key = charge.key.clone();
     let amount = charge.amount;
-    ctx.execute_activity(
-        BillingActivities::charge_fee,
-        charge,
-        step_options("charge the fee"),
-    )
-    .await?;
+    ctx.execute_activity(BillingActivities::charge_fee, charge, step_options("charge the fee"))
+        .await?;
     let at = now(ctx);
     ctx.state_mut(|s| {
-        s.session.fees.push(Fee {
-            kind,
-            amount,
-            key,
-            at,
-        });
+        s.session.fees.push(Fee { kind, amount, key, at });
         s.session.version += 1;
     });
     Ok(())
@@ -1152,8 +1033,7 @@ async fn ask_for(
         s.changes_asked += 1;
         s.changes_asked
     });
-    ctx.wait_condition(|s| s.changes_effected >= ticket && !s.has_unrecorded_changes())
-        .await?;
+    ctx.wait_condition(|s| s.changes_effected >= ticket && !s.has_unrecorded_changes()).await?;
     Ok(snapshot(ctx))
 }
 
@@ -1183,9 +1063,7 @@ async fn record_changes(ctx: &Ctx) -> WorkflowResult<()> {
         ctx.execute_local_activity(
             StorageActivities::record_session,
             snapshot,
-            LocalActivityOptions::builder()
-                .start_to_close_timeout(Duration::from_secs(10))
-                .build(),
+            LocalActivityOptions::builder().start_to_close_timeout(Duration::from_secs(10)).build(),
         )
         .await?;
         ctx.state_mut(|s| s.recorded_version = s.recorded_version.max(version));
@@ -1207,13 +1085,8 @@ async fn wait_until(
         record_changes(ctx).await?;
         return Ok(ctx.state(done));
     }
-    let mut timer = pin!(
-        ctx.timer(
-            TimerOptions::builder(remaining)
-                .summary(summary.to_string())
-                .build()
-        )
-    );
+    let mut timer =
+        pin!(ctx.timer(TimerOptions::builder(remaining).summary(summary.to_string()).build()));
     loop {
         select! {
             woken = ctx.wait_condition(|s| done(s) || s.wants_attention()) => woken?,
@@ -1274,11 +1147,7 @@ async fn open_room(ctx: &Ctx) -> WorkflowResult<()> {
             closes_at,
         }
     });
-    ctx.execute_activity(
-        MediaActivities::open_room,
-        request,
-        step_options("open the media room"),
-    )
-    .await?;
+    ctx.execute_activity(MediaActivities::open_room, request, step_options("open the media room"))
+        .await?;
     Ok(())
 }

@@ -46,10 +46,8 @@ impl MessagingSession {
     /// The session starts when its workflow does.
     #[init]
     pub fn new(ctx: &WorkflowContextView, input: MessagingSessionInput) -> Self {
-        let started_at: DateTime<Utc> = ctx
-            .start_time()
-            .map(Into::into)
-            .expect("Temporal sets every workflow's start time");
+        let started_at: DateTime<Utc> =
+            ctx.start_time().map(Into::into).expect("Temporal sets every workflow's start time");
         Self {
             session: MessagingSnapshot {
                 id: input.session_id,
@@ -70,11 +68,7 @@ impl MessagingSession {
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<MessagingSnapshot> {
         record(ctx).await?;
         let notice = ctx.state(|s| RoomNotice {
-            key: format!(
-                "{}:{}",
-                s.session.workflow_id,
-                Notice::MessagingSessionStarted.step()
-            ),
+            key: format!("{}:{}", s.session.workflow_id, Notice::MessagingSessionStarted.step()),
             client_id: s.session.client_id,
             session_id: s.session.id,
             starts_at: s.session.started_at,
@@ -90,9 +84,7 @@ impl MessagingSession {
         let (started_at, ends_at) = ctx.state(|s| (s.session.started_at, s.session.ends_at));
         let length = (ends_at - started_at).to_std().unwrap_or_default();
         let timer = ctx.timer(
-            TimerOptions::builder(length)
-                .summary("messaging session length".to_string())
-                .build(),
+            TimerOptions::builder(length).summary("messaging session length".to_string()).build(),
         );
         if timer.await == TimerResult::Cancelled {
             return Err(WorkflowTermination::cancelled());
@@ -117,9 +109,7 @@ async fn record(ctx: &WorkflowContext<MessagingSession>) -> WorkflowResult<()> {
     ctx.execute_local_activity(
         StorageActivities::record_messaging_session,
         snapshot,
-        LocalActivityOptions::builder()
-            .start_to_close_timeout(Duration::from_secs(10))
-            .build(),
+        LocalActivityOptions::builder().start_to_close_timeout(Duration::from_secs(10)).build(),
     )
     .await?;
     Ok(())

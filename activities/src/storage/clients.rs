@@ -78,14 +78,8 @@ pub async fn upsert(
         .await
     })?;
     if created {
-        credits::grant_on_enrolment(
-            &mut tx,
-            client.id,
-            client.coverage,
-            credits_on_enrolment,
-            now,
-        )
-        .await?;
+        credits::grant_on_enrolment(&mut tx, client.id, client.coverage, credits_on_enrolment, now)
+            .await?;
     }
     tx.commit().await?;
     Ok(created)

@@ -21,11 +21,7 @@ pub enum CreditKind {
 impl CreditKind {
     /// What a booking under `coverage` holds.
     pub fn for_coverage(coverage: Coverage) -> Self {
-        if coverage.uses_credits() {
-            CreditKind::Credit
-        } else {
-            CreditKind::Authorization
-        }
+        if coverage.uses_credits() { CreditKind::Credit } else { CreditKind::Authorization }
     }
 
     fn as_str(&self) -> &'static str {
@@ -46,6 +42,48 @@ pub struct CreditBalance {
     pub reserved: i64,
 }
 
+/// A credit (or authorization) row to write.
+struct NewCredit<'a> {
+    client: ClientId,
+    kind: CreditKind,
+    source: &'static str,
+    /// Reserved for this session at once; otherwise available.
+    session: Option<SessionId>,
+    estimate: Option<Money>,
+    key: Option<&'a str>,
+}
+
+/// Writes one credit row inside the caller's transaction.
+async fn insert(
+    tx: &mut WriteTx,
+    credit: &NewCredit<'_>,
+    now: DateTime<Utc>,
+) -> Result<CreditId, StorageError> {
+    let id = Uuid::new_v4();
+    let status = if credit.session.is_some() { "reserved" } else { "available" };
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO credits (id, client_id, kind, source, status, session_id, estimate_minor, currency,
+                                  idempotency_key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(id)
+        .bind(credit.client.as_uuid())
+        .bind(credit.kind.as_str())
+        .bind(credit.source)
+        .bind(status)
+        .bind(credit.session.map(|s| s.as_uuid()))
+        .bind(credit.estimate.map(|m| m.amount_minor))
+        .bind(credit.estimate.map(|m| m.currency.as_str().to_string()))
+        .bind(credit.key)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected())
+    })?;
+    Ok(CreditId::from_uuid(id))
+}
+
 /// Grants a new client what their plan gives on enrolment: `count` credits, or for insurance
 /// `count` sessions authorized at intake.
 pub(crate) async fn grant_on_enrolment(
@@ -60,19 +98,10 @@ pub(crate) async fn grant_on_enrolment(
         CreditKind::Credit => "plan_grant",
         CreditKind::Authorization => "intake_authorization",
     };
-    with_tx!(tx, |conn| for _ in 0..count {
-        sqlx::query(
-            "INSERT INTO credits (id, client_id, kind, source, status, session_id, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'available', NULL, $5, $5)",
-        )
-        .bind(Uuid::new_v4())
-        .bind(client.as_uuid())
-        .bind(kind.as_str())
-        .bind(source)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    });
+    let credit = NewCredit { client, kind, source, session: None, estimate: None, key: None };
+    for _ in 0..count {
+        insert(tx, &credit, now).await?;
+    }
     Ok(())
 }
 
@@ -141,28 +170,15 @@ pub(crate) async fn purchase(
             .await?
             .ok_or_else(|| StorageError::Corrupt(format!("purchase {key} has no credit")));
     }
-    let id = Uuid::new_v4();
-    let status = if session.is_some() {
-        "reserved"
-    } else {
-        "available"
+    let credit = NewCredit {
+        client,
+        kind: CreditKind::Credit,
+        source: "purchase",
+        session,
+        estimate: None,
+        key: Some(key),
     };
-    with_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO credits (id, client_id, kind, source, status, session_id, idempotency_key, created_at, updated_at)
-             VALUES ($1, $2, 'credit', 'purchase', $3, $4, $5, $6, $6)",
-        )
-        .bind(id)
-        .bind(client.as_uuid())
-        .bind(status)
-        .bind(session.map(|s| s.as_uuid()))
-        .bind(key)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
-    Ok(CreditId::from_uuid(id))
+    insert(tx, &credit, now).await
 }
 
 /// Buys one available credit at `price`, once per key.
@@ -234,25 +250,17 @@ pub async fn grant_authorization(
     if let Some(existing) = by_key(&mut tx, key).await? {
         return Ok(existing);
     }
-    let id = Uuid::new_v4();
-    with_tx!(&mut tx, |conn| {
-        sqlx::query(
-            "INSERT INTO credits (id, client_id, kind, source, status, session_id, estimate_minor, currency,
-                                  idempotency_key, created_at, updated_at)
-             VALUES ($1, $2, 'authorization', 'next_authorization', 'available', NULL, $3, $4, $5, $6, $6)",
-        )
-        .bind(id)
-        .bind(client.as_uuid())
-        .bind(estimate.amount_minor)
-        .bind(estimate.currency.as_str())
-        .bind(key)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+    let credit = NewCredit {
+        client,
+        kind: CreditKind::Authorization,
+        source: "next_authorization",
+        session: None,
+        estimate: Some(estimate),
+        key: Some(key),
+    };
+    let id = insert(&mut tx, &credit, now).await?;
     tx.commit().await?;
-    Ok(CreditId::from_uuid(id))
+    Ok(id)
 }
 
 /// Moves the credit held by `session` to `to`: `released` makes it available again. Idempotent:
@@ -299,8 +307,5 @@ pub async fn balance(db: &Db, client: ClientId) -> Result<CreditBalance, Storage
         .fetch_one(pool)
         .await
     })?;
-    Ok(CreditBalance {
-        available,
-        reserved,
-    })
+    Ok(CreditBalance { available, reserved })
 }

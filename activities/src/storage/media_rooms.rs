@@ -151,13 +151,11 @@ pub async fn token_of(
     party: Party,
 ) -> Result<Option<JoinToken>, StorageError> {
     let row: Option<JoinTokenRow> = with_pool!(db, |pool| {
-        sqlx::query_as(&format!(
-            "{SELECT_TOKEN} WHERE t.session_id = $1 AND t.party = $2"
-        ))
-        .bind(session.as_uuid())
-        .bind(party.as_str())
-        .fetch_optional(pool)
-        .await
+        sqlx::query_as(&format!("{SELECT_TOKEN} WHERE t.session_id = $1 AND t.party = $2"))
+            .bind(session.as_uuid())
+            .bind(party.as_str())
+            .fetch_optional(pool)
+            .await
     })?;
     row.map(JoinToken::try_from).transpose()
 }

@@ -95,10 +95,7 @@ impl Db {
             if let Some(folder) = std::path::Path::new(options.get_filename()).parent() {
                 std::fs::create_dir_all(folder).map_err(|e| StorageError::Sqlx(e.into()))?;
             }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(5)
-                .connect_with(options)
-                .await?;
+            let pool = SqlitePoolOptions::new().max_connections(5).connect_with(options).await?;
             Ok(Db::Sqlite(pool))
         } else {
             Err(StorageError::UnsupportedUrl(url.to_string()))
@@ -121,10 +118,7 @@ impl Db {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StorageError> {
-        with_pool!(self, |pool| sqlx::query("SELECT 1")
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 }

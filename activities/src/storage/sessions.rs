@@ -173,10 +173,7 @@ pub async fn list(
     let mut sessions: Vec<SessionSnapshot> = rows.into_iter().map(|(Json(s),)| s).collect();
     let next = if sessions.len() > limit as usize {
         sessions.truncate(limit as usize);
-        sessions.last().map(|last| SessionCursor {
-            starts_at: last.starts_at,
-            id: last.id,
-        })
+        sessions.last().map(|last| SessionCursor { starts_at: last.starts_at, id: last.id })
     } else {
         None
     };
