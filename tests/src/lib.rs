@@ -456,6 +456,33 @@ impl TestApp {
         serde_json::from_value(body).expect("a session")
     }
 
+    /// Books as `book` does, then confirms as the provider.
+    pub async fn book_confirmed(
+        &self,
+        client: ClientId,
+        provider: ProviderId,
+        starts_at: DateTime<Utc>,
+    ) -> SessionSnapshot {
+        let requested = self.book(client, provider, starts_at).await;
+        self.confirm(&requested).await
+    }
+
+    /// Asks, as the session's client, to move it to `starts_at`; answers status and body.
+    pub async fn reschedule(
+        &self,
+        session: &SessionSnapshot,
+        starts_at: DateTime<Utc>,
+        accept_policy: bool,
+    ) -> (StatusCode, Value) {
+        let body = json!({"starts_at": starts_at, "accept_cancellation_policy": accept_policy});
+        self.post(
+            &format!("/v1/sessions/{}/reschedule", session.id),
+            &self.token(Role::Client, session.client_id),
+            body,
+        )
+        .await
+    }
+
     /// Confirms as the provider; panics unless it succeeds.
     pub async fn confirm(&self, session: &SessionSnapshot) -> SessionSnapshot {
         let (status, body) = self

@@ -120,8 +120,7 @@ async fn an_unused_reauthorization_lapses(backend: Backend) {
             .await;
     let client = app.new_client("insurance", "insurance-standard").await;
     let provider = app.new_provider("therapist").await;
-    let session = app.book(client, provider, Utc::now() + TimeDelta::minutes(1)).await;
-    let session = app.confirm(&session).await;
+    let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::minutes(1)).await;
     let now = Utc::now();
     app.sessions
         .joined(
@@ -157,8 +156,7 @@ async fn in_time_cancel_gives_the_credit_back(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
     let (client, provider) = app.subscriber_and_therapist().await;
     let (available, _) = app.credits(client).await;
-    let session = app.book(client, provider, Utc::now() + TimeDelta::days(3)).await;
-    let session = app.confirm(&session).await;
+    let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::days(3)).await;
     let (status, body) = app
         .post(
             &path(&session, "cancel"),
@@ -184,8 +182,7 @@ async fn late_cancel_forfeits_the_credit_and_charges_once(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
     let (client, provider) = app.subscriber_and_therapist().await;
     let (available, _) = app.credits(client).await;
-    let session = app.book(client, provider, Utc::now() + TimeDelta::hours(5)).await;
-    let session = app.confirm(&session).await;
+    let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::hours(5)).await;
     let (status, body) =
         app.post(&path(&session, "cancel"), &app.token(Role::Client, client), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -205,16 +202,9 @@ async fn late_cancel_forfeits_the_credit_and_charges_once(backend: Backend) {
 async fn reschedule_then_confirm_keeps_the_credit(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
     let (client, provider) = app.subscriber_and_therapist().await;
-    let session = app.book(client, provider, Utc::now() + TimeDelta::days(3)).await;
-    let session = app.confirm(&session).await;
+    let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::days(3)).await;
     let new_start = Utc::now() + TimeDelta::days(4);
-    let (status, body) = app
-        .post(
-            &path(&session, "reschedule"),
-            &app.token(Role::Client, client),
-            json!({"starts_at": new_start, "accept_cancellation_policy": true}),
-        )
-        .await;
+    let (status, body) = app.reschedule(&session, new_start, true).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let moved: SessionSnapshot = serde_json::from_value(body).unwrap();
     assert_eq!(moved.state, SessionState::Requested);
@@ -246,16 +236,9 @@ async fn late_reschedule_charges_and_holds_a_new_credit(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
     let (client, provider) = app.subscriber_and_therapist().await;
     let (available, _) = app.credits(client).await;
-    let session = app.book(client, provider, Utc::now() + TimeDelta::hours(3)).await;
-    let session = app.confirm(&session).await;
+    let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::hours(3)).await;
     let new_start = Utc::now() + TimeDelta::days(2);
-    let (status, body) = app
-        .post(
-            &path(&session, "reschedule"),
-            &app.token(Role::Client, client),
-            json!({"starts_at": new_start, "accept_cancellation_policy": false}),
-        )
-        .await;
+    let (status, body) = app.reschedule(&session, new_start, false).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(error_code(&body), "late_cancellation_not_accepted");
     assert_eq!(
@@ -264,13 +247,7 @@ async fn late_reschedule_charges_and_holds_a_new_credit(backend: Backend) {
         "a refusal changes nothing"
     );
 
-    let (status, body) = app
-        .post(
-            &path(&session, "reschedule"),
-            &app.token(Role::Client, client),
-            json!({"starts_at": new_start, "accept_cancellation_policy": true}),
-        )
-        .await;
+    let (status, body) = app.reschedule(&session, new_start, true).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let moved: SessionSnapshot = serde_json::from_value(body).unwrap();
     assert_eq!(moved.state, SessionState::Requested);
@@ -293,8 +270,7 @@ async fn client_no_show_forfeits_and_charges(backend: Backend) {
     let client = app.new_client("eap", "eap-standard").await;
     let provider = app.new_provider("therapist").await;
     let (available, _) = app.credits(client).await;
-    let session = app.book(client, provider, Utc::now() + TimeDelta::seconds(3)).await;
-    let session = app.confirm(&session).await;
+    let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::seconds(3)).await;
     app.join(&session, Role::Provider).await;
     let ended = app.wait_for_state(session.id, SessionState::ClientNoShow).await;
     assert_eq!(ended.outcome, Some(Outcome::ClientDidNotJoin));
@@ -320,8 +296,7 @@ async fn provider_no_show_costs_the_client_nothing(backend: Backend) {
     .await;
     let (client, provider) = app.subscriber_and_therapist().await;
     let (available, _) = app.credits(client).await;
-    let session = app.book(client, provider, Utc::now() + TimeDelta::seconds(3)).await;
-    let session = app.confirm(&session).await;
+    let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::seconds(3)).await;
     app.join(&session, Role::Client).await;
     let absent = app.wait_for_state(session.id, SessionState::ProviderNoShow).await;
     assert_eq!(
@@ -347,8 +322,7 @@ async fn provider_no_show_costs_the_client_nothing(backend: Backend) {
 async fn provider_unavailable_then_reschedule_with_the_same_credit(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
     let (client, provider) = app.subscriber_and_therapist().await;
-    let session = app.book(client, provider, Utc::now() + TimeDelta::hours(4)).await;
-    let session = app.confirm(&session).await;
+    let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::hours(4)).await;
     let (status, body) = app
         .post(&path(&session, "provider-unavailable"), &app.token(Role::Client, client), json!({}))
         .await;
@@ -366,13 +340,7 @@ async fn provider_unavailable_then_reschedule_with_the_same_credit(backend: Back
 
     // Closer to the start than the late window, yet not late: the provider left.
     let new_start = Utc::now() + TimeDelta::days(2);
-    let (status, body) = app
-        .post(
-            &path(&session, "reschedule"),
-            &app.token(Role::Client, client),
-            json!({"starts_at": new_start, "accept_cancellation_policy": true}),
-        )
-        .await;
+    let (status, body) = app.reschedule(&session, new_start, true).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let moved: SessionSnapshot = serde_json::from_value(body).unwrap();
     assert_eq!(moved.state, SessionState::Requested);
@@ -489,8 +457,7 @@ async fn confirmed_with_a_reminder_due_soon(backend: Backend) -> (TestApp, Sessi
     let offsets = vec![Duration::from_secs(24 * 3600), Duration::from_secs(3)];
     let app = TestApp::spawn(backend, policy(|p| p.reminder_offsets = offsets)).await;
     let (client, provider) = app.subscriber_and_therapist().await;
-    let session = app.book(client, provider, Utc::now() + TimeDelta::seconds(6)).await;
-    let session = app.confirm(&session).await;
+    let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::seconds(6)).await;
     (app, session)
 }
 
@@ -517,8 +484,7 @@ async fn a_rescheduled_session_sends_no_stale_reminder(backend: Backend) {
     let (app, session) = confirmed_with_a_reminder_due_soon(backend).await;
     let client = session.client_id;
     assert_eq!(app.wait_for_messages(client, 2).await, ["session_confirmed", "session_reminder"]);
-    let (status, body) = app.post(&path(&session, "reschedule"), &app.token(Role::Client, client),
-        json!({"starts_at": Utc::now() + TimeDelta::days(3), "accept_cancellation_policy": true})).await;
+    let (status, body) = app.reschedule(&session, Utc::now() + TimeDelta::days(3), true).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Past the old start's 3 s reminder: nothing more was posted.
     tokio::time::sleep(Duration::from_secs(5)).await;
