@@ -1,28 +1,281 @@
-//! Billing: holding a booking with its credit (buying one if asked), late-reschedule
-//! replacements, settling credits, charging fees once, and insurance authorizations.
+//! Billing: holding a booking with its credit (buying one through the payment processor if
+//! asked), late-reschedule replacements, settling credits, fees charged once, and insurance
+//! authorizations. Every movement is posted to the ledger under its idempotency key, and the
+//! same key goes to the processor.
 
-use crate::storage::charges::{self, ChargeKind, NewCharge};
-use crate::storage::credits::{self, CreditKind};
+use crate::payments::{ChargeRequest, Payment, PaymentProcessor, PaymentStatus, ProcessorError};
+use crate::storage::credits::{self, CreditKind, Purchase};
+use crate::storage::ledger::{self, EntryKind, NewEntry, Posting, accounts};
 use crate::storage::{Db, StorageError, sessions};
 use chrono::{DateTime, Utc};
-use livesessions_domain::{CreditId, Refusal, RefusalCode};
+use livesessions_domain::{CreditId, FeeKind, FeeStatus, Money, Refusal, RefusalCode};
 use livesessions_workflows::activities::{
     AuthorizationGrant, AuthorizeNext, ChargeFee, CreditMove, FeeCharge, HoldBooking, HoldOutcome,
-    HoldReplacement, HoldRequest, ReplacementRequest, SettleCredit,
+    HoldReplacement, HoldRequest, RecordUnpaidFee, ReplacementRequest, SettleCredit,
 };
 use std::sync::Arc;
+use std::time::Duration;
 use temporalio_sdk::activities::{ActivityContext, ActivityError, activities};
 
-/// The billing activities, over the database.
+/// Why a billing step did not finish; both are transient and retried with the same keys.
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The payment processor did not answer.
+    #[error(transparent)]
+    Processor(#[from] ProcessorError),
+}
+
+/// The billing activities, over the database and a payment processor.
 pub struct Billing {
     db: Db,
+    processor: Arc<dyn PaymentProcessor>,
+    processor_timeout: Duration,
 }
 
 impl Billing {
-    /// Billing activities that keep credits and charges in `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// Billing that keeps credits and the ledger in `db` and charges through `processor`,
+    /// waiting at most `processor_timeout` for each answer.
+    pub fn new(db: Db, processor: Arc<dyn PaymentProcessor>, processor_timeout: Duration) -> Self {
+        Self { db, processor, processor_timeout }
     }
+
+    /// Charges through the processor, at most `processor_timeout`, heartbeating meanwhile so a
+    /// worker that dies mid-call is noticed.
+    async fn charge(
+        &self,
+        ctx: Option<&ActivityContext>,
+        request: &ChargeRequest,
+    ) -> Result<Payment, ProcessorError> {
+        let call = tokio::time::timeout(self.processor_timeout, self.processor.charge(request));
+        tokio::pin!(call);
+        let mut beat = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                answer = &mut call => return answer.unwrap_or(Err(ProcessorError::TimedOut)),
+                _ = beat.tick() => {
+                    if let Some(ctx) = ctx {
+                        let _ = ctx.record_heartbeat(()).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// In one transaction: the session's first read-model row and a reserved credit (or
+    /// insurance authorization); or nothing at all. When none is left and the request says so, a
+    /// credit is bought first (`<workflow id>:credit_purchase`), then recorded and reserved. A
+    /// retry after the first attempt committed answers what that attempt held.
+    pub async fn hold(
+        &self,
+        ctx: Option<&ActivityContext>,
+        request: &HoldRequest,
+        now: DateTime<Utc>,
+    ) -> Result<HoldOutcome, BillingError> {
+        let session = &request.session;
+        let mut tx = self.db.begin_write().await?;
+        if sessions::exists(&mut tx, session.id).await? {
+            let held = credits::reserved_for(&mut tx, session.id).await?;
+            let credit = held.first().copied().ok_or_else(|| {
+                StorageError::Corrupt(format!("session {} holds no credit", session.id))
+            })?;
+            return Ok(HoldOutcome::Held { credit });
+        }
+        sessions::upsert(&mut tx, session, now).await?;
+        let kind = CreditKind::for_coverage(session.coverage);
+        if let Some(credit) =
+            credits::reserve(&mut tx, session.client_id, kind, session.id, now).await?
+        {
+            tx.commit().await?;
+            return Ok(HoldOutcome::Held { credit });
+        }
+        drop(tx);
+        let refusal = match (kind, request.purchase) {
+            (CreditKind::Credit, Some(price)) => {
+                let key = format!("{}:credit_purchase", session.workflow_id);
+                let payment = self
+                    .charge(
+                        ctx,
+                        &ChargeRequest {
+                            idempotency_key: key.clone(),
+                            customer: session.client_id,
+                            amount: price,
+                        },
+                    )
+                    .await?;
+                if payment.status == PaymentStatus::Succeeded {
+                    let mut tx = self.db.begin_write().await?;
+                    sessions::upsert(&mut tx, session, now).await?;
+                    let purchase = Purchase {
+                        key: &key,
+                        client: session.client_id,
+                        session: Some(session.id),
+                        price,
+                        charge_id: &payment.id,
+                    };
+                    let credit = credits::add_purchased(&mut tx, &purchase, now).await?;
+                    tx.commit().await?;
+                    return Ok(HoldOutcome::Held { credit });
+                }
+                Refusal::new(
+                    RefusalCode::PaymentDeclined,
+                    "the card was declined: no credit was bought",
+                )
+            }
+            (CreditKind::Credit, None) => Refusal::new(
+                RefusalCode::NoCredit,
+                "the client has no session credit left; book with purchase_credit: true to buy one",
+            ),
+            (CreditKind::Authorization, _) => Refusal::new(
+                RefusalCode::AuthorizationRequired,
+                "the client has not authorized a session: authorize the estimate of the next session first",
+            ),
+        };
+        Ok(HoldOutcome::Refused(refusal))
+    }
+
+    /// Buys one credit outside any session, once per key: answers the credit, or the refusal
+    /// when the card is declined.
+    pub async fn purchase(
+        &self,
+        key: &str,
+        client: livesessions_domain::ClientId,
+        price: Money,
+    ) -> Result<Result<CreditId, Refusal>, BillingError> {
+        let payment = self
+            .charge(
+                None,
+                &ChargeRequest {
+                    idempotency_key: key.to_string(),
+                    customer: client,
+                    amount: price,
+                },
+            )
+            .await?;
+        if let PaymentStatus::Declined(code) = &payment.status {
+            return Ok(Err(Refusal::new(
+                RefusalCode::PaymentDeclined,
+                format!("the card was declined ({code}): no credit was bought"),
+            )));
+        }
+        let purchase = Purchase { key, client, session: None, price, charge_id: &payment.id };
+        Ok(Ok(credits::add_purchased_alone(&self.db, &purchase, Utc::now()).await?))
+    }
+}
+
+impl Billing {
+    /// Refunds money the processor took under the ledger transaction `key` (all of it unless
+    /// `amount_minor` says less), once: the refund's key is `<key>:refund`. Answers the refund's
+    /// ledger transaction, or why it cannot be refunded; `None` when no transaction has `key`.
+    pub async fn refund(
+        &self,
+        key: &str,
+        amount_minor: Option<i64>,
+    ) -> Result<Option<Result<ledger::Entry, Refusal>>, BillingError> {
+        let Some(original) = ledger::entries(
+            &self.db,
+            &ledger::LedgerFilter { key: Some(key.to_string()), ..Default::default() },
+        )
+        .await?
+        .pop() else {
+            return Ok(None);
+        };
+        let refusal =
+            |message: &str| Ok(Some(Err(Refusal::new(RefusalCode::NotRefundable, message))));
+        let taken = original.amount_on(accounts::PROCESSOR);
+        let (Some(charge_id), true) = (original.processor_ref.clone(), taken > 0) else {
+            return refusal("only money the processor took can be refunded");
+        };
+        let amount = amount_minor.unwrap_or(taken);
+        if amount <= 0 || amount > taken {
+            return refusal(&format!("a refund is between 1 and {taken} minor units"));
+        }
+        let taken_from = original
+            .postings
+            .iter()
+            .find(|p| p.amount < 0 && p.unit != accounts::CREDIT)
+            .map(|p| (p.account.clone(), p.unit.clone()));
+        let Some((revenue, unit)) = taken_from else {
+            return refusal("the transaction credits no money account");
+        };
+        let money = Money::new(
+            amount,
+            livesessions_domain::Currency::parse(&unit).map_err(|e| StorageError::Corrupt(e.0))?,
+        );
+        let refund_key = format!("{key}:refund");
+        let request = crate::payments::RefundRequest {
+            idempotency_key: refund_key.clone(),
+            charge_id,
+            customer: original.client_id,
+            amount: money,
+        };
+        let payment = tokio::time::timeout(self.processor_timeout, self.processor.refund(&request))
+            .await
+            .unwrap_or(Err(ProcessorError::TimedOut))?;
+        let entry = NewEntry {
+            key: &refund_key,
+            kind: EntryKind::Refund,
+            client_id: original.client_id,
+            session_id: original.session_id,
+            processor_ref: Some(&payment.id),
+            postings: Posting::money(revenue, accounts::PROCESSOR, money).into(),
+        };
+        ledger::post_alone(&self.db, &entry, Utc::now()).await?;
+        let posted = ledger::entries(
+            &self.db,
+            &ledger::LedgerFilter { key: Some(refund_key), ..Default::default() },
+        )
+        .await?
+        .pop();
+        Ok(posted.map(Ok))
+    }
+}
+
+/// The revenue account of a fee.
+fn revenue(kind: FeeKind) -> &'static str {
+    match kind {
+        FeeKind::LateCancelFee => accounts::LATE_CANCEL_FEES,
+        FeeKind::NoShowFee => accounts::NO_SHOW_FEES,
+    }
+}
+
+fn entry_kind(kind: FeeKind) -> EntryKind {
+    match kind {
+        FeeKind::LateCancelFee => EntryKind::LateCancelFee,
+        FeeKind::NoShowFee => EntryKind::NoShowFee,
+    }
+}
+
+/// Posts a fee to the ledger under its key: charged when the processor took it, outstanding
+/// (owed by the client) when it was declined or the processor could not be reached. Answers the
+/// fee's status, also when the key was posted before.
+pub async fn post_fee(
+    db: &Db,
+    fee: &FeeCharge,
+    payment: Option<&Payment>,
+) -> Result<FeeStatus, StorageError> {
+    let charged = payment.is_some_and(|p| p.status == PaymentStatus::Succeeded);
+    let debit =
+        if charged { accounts::PROCESSOR.to_string() } else { accounts::receivable(fee.client_id) };
+    let entry = NewEntry {
+        key: &fee.key,
+        kind: entry_kind(fee.kind),
+        client_id: fee.client_id,
+        session_id: Some(fee.session_id),
+        processor_ref: payment.map(|p| p.id.as_str()),
+        postings: Posting::money(debit, revenue(fee.kind), fee.amount).into(),
+    };
+    if ledger::post_alone(db, &entry, Utc::now()).await? {
+        return Ok(if charged { FeeStatus::Charged } else { FeeStatus::Outstanding });
+    }
+    let filter = ledger::LedgerFilter { key: Some(fee.key.clone()), ..Default::default() };
+    let posted = ledger::entries(db, &filter).await?.pop();
+    Ok(match posted {
+        Some(entry) if entry.amount_on(accounts::PROCESSOR) != 0 => FeeStatus::Charged,
+        _ => FeeStatus::Outstanding,
+    })
 }
 
 #[activities]
@@ -31,10 +284,10 @@ impl Billing {
     #[activity(definition = HoldBooking)]
     pub async fn hold_booking(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         request: HoldRequest,
     ) -> Result<HoldOutcome, ActivityError> {
-        Ok(hold(&self.db, &request, Utc::now()).await?)
+        Ok(self.hold(Some(&ctx), &request, Utc::now()).await?)
     }
 
     /// See [`HoldReplacement`].
@@ -71,18 +324,26 @@ impl Billing {
     #[activity(definition = ChargeFee)]
     pub async fn charge_fee(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         fee: FeeCharge,
-    ) -> Result<(), ActivityError> {
-        let charge = NewCharge {
-            key: &fee.key,
-            client_id: fee.client_id,
-            session_id: Some(fee.session_id),
-            kind: ChargeKind::Fee(fee.kind),
+    ) -> Result<FeeStatus, ActivityError> {
+        let request = ChargeRequest {
+            idempotency_key: fee.key.clone(),
+            customer: fee.client_id,
             amount: fee.amount,
         };
-        charges::charge(&self.db, &charge, Utc::now()).await?;
-        Ok(())
+        let payment = self.charge(Some(&ctx), &request).await?;
+        Ok(post_fee(&self.db, &fee, Some(&payment)).await?)
+    }
+
+    /// See [`RecordUnpaidFee`].
+    #[activity(definition = RecordUnpaidFee)]
+    pub async fn record_unpaid_fee(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        fee: FeeCharge,
+    ) -> Result<FeeStatus, ActivityError> {
+        Ok(post_fee(&self.db, &fee, None).await?)
     }
 
     /// See [`AuthorizeNext`].
@@ -100,50 +361,5 @@ impl Billing {
             Utc::now(),
         )
         .await?)
-    }
-}
-
-/// In one transaction: the session's first read-model row and a reserved credit (or insurance
-/// authorization), bought on the spot if none is left and the request says so; or nothing at
-/// all. A retry after the first attempt committed answers what that attempt held.
-pub async fn hold(
-    db: &Db,
-    request: &HoldRequest,
-    now: DateTime<Utc>,
-) -> Result<HoldOutcome, StorageError> {
-    let session = &request.session;
-    let mut tx = db.begin_write().await?;
-    if sessions::exists(&mut tx, session.id).await? {
-        let held = credits::reserved_for(&mut tx, session.id).await?;
-        let credit = held.first().copied().ok_or_else(|| {
-            StorageError::Corrupt(format!("session {} holds no credit", session.id))
-        })?;
-        return Ok(HoldOutcome::Held { credit });
-    }
-    sessions::upsert(&mut tx, session, now).await?;
-    let kind = CreditKind::for_coverage(session.coverage);
-    let mut credit = credits::reserve(&mut tx, session.client_id, kind, session.id, now).await?;
-    if let (None, Some(price), CreditKind::Credit) = (credit, request.purchase, kind) {
-        let key = format!("{}:credit_purchase", session.workflow_id);
-        credit = Some(
-            credits::purchase(&mut tx, &key, session.client_id, Some(session.id), price, now)
-                .await?,
-        );
-    }
-    match credit {
-        Some(credit) => {
-            tx.commit().await?;
-            Ok(HoldOutcome::Held { credit })
-        }
-        None => Ok(HoldOutcome::Refused(match kind {
-            CreditKind::Credit => Refusal::new(
-                RefusalCode::NoCredit,
-                "the client has no session credit left; book with purchase_credit: true to buy one",
-            ),
-            CreditKind::Authorization => Refusal::new(
-                RefusalCode::AuthorizationRequired,
-                "the client has not authorized a session: authorize the estimate of the next session first",
-            ),
-        })),
     }
 }

@@ -8,6 +8,8 @@
 pub mod billing;
 pub mod media;
 pub mod notification;
+pub mod payments;
+pub mod reconciliation;
 pub mod storage;
 pub mod storage_activities;
 

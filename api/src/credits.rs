@@ -8,7 +8,6 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use chrono::Utc;
 use livesessions_activities::storage::credits::{self, CreditBalance};
 use livesessions_domain::{ClientId, CreditId, Money, Refusal, RefusalCode, Role};
 use serde::Serialize;
@@ -79,7 +78,7 @@ pub async fn purchase_credit(
         }
         None => format!("client-{id}:credit_purchase:{}", uuid::Uuid::new_v4()),
     };
-    let credit_id = credits::purchase_available(&state.db, &key, id, price, Utc::now()).await?;
+    let credit_id = state.billing.purchase(&key, id, price).await??;
     let balance = credits::balance(&state.db, id).await?;
     Ok((StatusCode::CREATED, Json(Purchase { credit_id, price, balance })))
 }

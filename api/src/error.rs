@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use livesessions_activities::billing::BillingError;
 use livesessions_activities::storage::StorageError;
 use livesessions_domain::refusal::RefusalKind;
 use livesessions_domain::{ParseError, Refusal};
@@ -115,6 +116,15 @@ impl From<StorageError> for ApiError {
                 ApiError::Unavailable(format!("the database did not answer: {error}"))
             }
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<BillingError> for ApiError {
+    fn from(error: BillingError) -> Self {
+        match error {
+            BillingError::Storage(storage) => storage.into(),
+            BillingError::Processor(processor) => ApiError::Unavailable(processor.to_string()),
         }
     }
 }

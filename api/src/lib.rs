@@ -6,7 +6,9 @@ pub mod changes;
 pub mod credits;
 pub mod error;
 pub mod extract;
+pub mod finance;
 pub mod health;
+pub mod idempotency;
 pub mod media;
 pub mod messaging;
 pub mod openapi;
@@ -48,10 +50,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messaging-sessions/{id}/cancel", post(messaging::cancel))
         .route("/v1/messaging-sessions/{id}/switch-to-live", post(messaging::switch_to_live))
         .route("/v1/rooms/{client_id}/messages", get(rooms::room_messages))
+        .route("/v1/ledger", get(finance::ledger_entries))
+        .route("/v1/reconciliation", get(finance::reconcile))
+        .route("/v1/refunds", post(finance::refund))
         .route("/join/{token}", get(media::join))
         .route("/media/rooms/{room_id}", get(media::room_page))
         .route("/media/rooms/{room_id}/end", post(media::end_room))
         .fallback(|| async { error::ApiError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotent))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

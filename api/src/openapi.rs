@@ -33,6 +33,9 @@ use utoipa::{Modify, OpenApi};
         crate::rooms::room_messages,
         crate::credits::client_credits,
         crate::credits::purchase_credit,
+        crate::finance::ledger_entries,
+        crate::finance::reconcile,
+        crate::finance::refund,
     ),
     modifiers(&BearerAuth)
 )]

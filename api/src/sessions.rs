@@ -3,6 +3,7 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::idempotency;
 use crate::people::{known_client, known_provider};
 use crate::state::AppState;
 use axum::Json;
@@ -20,6 +21,7 @@ use livesessions_domain::{
 use livesessions_worker::SessionCallError;
 use livesessions_workflows::LiveSessionInput;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// The body of `POST /v1/sessions`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -57,6 +59,7 @@ pub struct NewSession {
 pub async fn request_session(
     State(state): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<NewSession>,
 ) -> Result<(StatusCode, Json<SessionSnapshot>), ApiError> {
     caller.require(&[Role::Client, Role::Service])?;
@@ -94,8 +97,17 @@ pub async fn request_session(
             },
         )?),
     };
+    // With an Idempotency-Key the session id is the key's own, so a retry after a lost answer
+    // reaches the same workflow instead of booking twice.
+    let session_id = match idempotency::key_of(&headers)? {
+        Some(key) => SessionId::from_uuid(Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            format!("{}:{}:{key}", caller.role, caller.sub).as_bytes(),
+        )),
+        None => SessionId::random(),
+    };
     let input = LiveSessionInput {
-        session_id: SessionId::random(),
+        session_id,
         client_id: request.client_id,
         provider_id: request.provider_id,
         service: request.service,

@@ -1,7 +1,8 @@
 //! What every handler shares.
 
 use crate::auth::JwtKeys;
-use livesessions_activities::Db;
+use livesessions_activities::payments::PaymentProcessor;
+use livesessions_activities::{Billing, Db};
 use livesessions_domain::{Plans, Policy};
 use livesessions_worker::Sessions;
 use std::sync::Arc;
@@ -13,6 +14,10 @@ pub struct AppState {
     pub db: Db,
     /// Starts and steers session workflows.
     pub sessions: Sessions,
+    /// Credit purchases and refunds through the payment processor.
+    pub billing: Arc<Billing>,
+    /// The payment processor, for reconciliation.
+    pub processor: Arc<dyn PaymentProcessor>,
     /// Verifies bearer tokens.
     pub keys: JwtKeys,
     /// The policy new sessions start with.

@@ -4,6 +4,7 @@
 //! comma-separated (`LIVESESSIONS__POLICY__REMINDER_OFFSETS=24h,1h`).
 
 use config::{Config, Environment, File, FileFormat};
+use livesessions_activities::payments::BillingSettings;
 use livesessions_api::{AuthSettings, HttpSettings};
 use livesessions_domain::{Plans, Policy};
 use livesessions_worker::TemporalSettings;
@@ -23,6 +24,8 @@ pub struct Settings {
     pub temporal: TemporalSettings,
     /// `auth.*`: how bearer tokens are verified.
     pub auth: AuthSettings,
+    /// `billing.*`: the payment processor.
+    pub billing: BillingSettings,
     /// `policy.*`: the policy new sessions start with.
     pub policy: Policy,
     /// `plans.<id>.*`: the plan table.

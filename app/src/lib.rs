@@ -3,6 +3,7 @@
 
 pub mod configuration;
 pub mod dev;
+pub mod report;
 pub mod startup;
 pub mod telemetry;
 

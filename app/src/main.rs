@@ -2,9 +2,10 @@
 
 use clap::{Parser, Subcommand};
 use livesessions::dev::{self, DevOptions};
-use livesessions::startup::shutdown_signal;
+use livesessions::report::{self, ReportFormat};
+use livesessions::startup::{run_worker, shutdown_signal};
 use livesessions::{Application, Settings, telemetry};
-use livesessions_activities::Db;
+use livesessions_activities::{Db, reconciliation};
 use livesessions_api::JwtKeys;
 use livesessions_domain::Role;
 use std::path::PathBuf;
@@ -44,6 +45,15 @@ enum Command {
     Api,
     /// Applies the database migrations and exits.
     Migrate,
+    /// Reconciles one UTC day of the ledger against the payment processor.
+    Reconcile {
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// table, csv or json.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+    },
     /// Prints a bearer token signed with the configured secret.
     Token {
         /// client, provider, service, operator or finance.
@@ -67,16 +77,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dev { temporal_cli, data_dir, ui_port } => {
             dev::run(settings, DevOptions { temporal_cli, data_dir, ui_port }).await
         }
-        Command::Worker => {
-            let app = Application::build(settings).await?;
-            let worker = app.worker()?;
-            let stop = worker.shutdown_handle();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                stop();
-            });
-            worker.run().await
-        }
+        Command::Worker => run_worker(settings).await,
         Command::Api => {
             let app = Application::build(settings).await?;
             let api = app.bind_api().await?;
@@ -87,6 +88,14 @@ async fn main() -> anyhow::Result<()> {
             let db = Db::connect(&settings.database.url).await?;
             db.migrate().await?;
             println!("migrations applied to {}", settings.database.url);
+            Ok(())
+        }
+        Command::Reconcile { date, format } => {
+            let db = Db::connect(&settings.database.url).await?;
+            db.migrate().await?;
+            let processor = settings.billing.processor(&db);
+            let report = reconciliation::reconcile(&db, processor.as_ref(), date).await?;
+            print!("{}", report::render(&report, format)?);
             Ok(())
         }
         Command::Token { role, sub, ttl } => {

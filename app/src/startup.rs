@@ -2,7 +2,7 @@
 //! Temporal client, the API server and the worker, and running them together until shutdown.
 
 use crate::configuration::Settings;
-use livesessions_activities::Db;
+use livesessions_activities::{Billing, Db};
 use livesessions_api::{AppState, JwtKeys};
 use livesessions_worker::{SessionWorker, Sessions};
 use std::future::Future;
@@ -77,9 +77,17 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.settings.http.addr))?;
         let public_url = self.public_url(&listener.local_addr()?.to_string());
+        let processor = self.settings.billing.processor(&self.db);
+        let billing = Billing::new(
+            self.db.clone(),
+            processor.clone(),
+            self.settings.billing.processor_timeout,
+        );
         let state = AppState {
             db: self.db.clone(),
             sessions: Sessions::new(self.client.clone(), &self.settings.temporal),
+            billing: Arc::new(billing),
+            processor,
             keys: JwtKeys::from_secret(self.settings.auth.secret()),
             policy: Arc::new(self.settings.policy.clone()),
             plans: Arc::new(self.settings.plans.clone()),
@@ -94,6 +102,7 @@ impl Application {
             self.client.clone(),
             &self.settings.temporal.task_queue,
             self.db.clone(),
+            &self.settings.billing,
             public_url,
         )
     }
@@ -139,4 +148,16 @@ pub async fn shutdown_signal() {
         _ = terminate.recv() => {}
     }
     tracing::info!("stopping");
+}
+
+/// `livesessions worker`: a worker on its own until SIGINT or SIGTERM.
+pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let worker = app.worker()?;
+    let stop = worker.shutdown_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop();
+    });
+    worker.run().await
 }

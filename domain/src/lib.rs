@@ -29,7 +29,7 @@ pub use policy::Policy;
 pub use refusal::{Refusal, RefusalCode};
 pub use role::Role;
 pub use session::{
-    CreditStatus, CreditUse, Fee, FeeKind, Joined, Modality, NextAuthorization, Outcome, Party,
-    Service, SessionSnapshot, SessionState, StateChange,
+    CreditStatus, CreditUse, Fee, FeeKind, FeeStatus, Joined, Modality, NextAuthorization, Outcome,
+    Party, Service, SessionSnapshot, SessionState, StateChange,
 };
 pub use time_zone::TimeZoneName;

@@ -12,8 +12,11 @@ impl ParseError {
     }
 }
 
-/// Implements `FromStr`, `Display` and string serde for a fieldless enum from one table of
-/// `Variant => "text"` pairs, so the wire names live in exactly one place.
+/// Implements `FromStr`, `Display` and string serde (and, with the caller's `openapi` feature,
+/// a string schema) for a fieldless enum from one table of `Variant => "text"` pairs, so the
+/// wire names live in exactly one place.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! text_enum {
     ($name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $name {
@@ -85,4 +88,4 @@ macro_rules! text_enum {
         }
     };
 }
-pub(crate) use text_enum;
+pub use text_enum;

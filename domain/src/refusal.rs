@@ -62,6 +62,14 @@ pub enum RefusalCode {
     SessionStateConflict,
     /// The window to authorize the next session has closed (409).
     AuthorizationWindowClosed,
+    /// The card was declined for a purchase (402).
+    PaymentDeclined,
+    /// An `Idempotency-Key` was sent again with another request (422).
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still being answered (409).
+    IdempotentRequestInProgress,
+    /// Only money taken through the processor can be refunded, at most what was taken (422).
+    NotRefundable,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -85,19 +93,24 @@ text_enum!(RefusalCode, "refusal code", {
     LateCancellationNotAccepted => "late_cancellation_not_accepted",
     SessionStateConflict => "session_state_conflict",
     AuthorizationWindowClosed => "authorization_window_closed",
+    PaymentDeclined => "payment_declined",
+    IdempotencyKeyReused => "idempotency_key_reused",
+    IdempotentRequestInProgress => "idempotent_request_in_progress",
+    NotRefundable => "not_refundable",
 });
 
 impl RefusalCode {
     /// What kind of answer this refusal is.
     pub const fn kind(&self) -> RefusalKind {
         match self {
-            RefusalCode::NoCredit | RefusalCode::AuthorizationRequired => {
-                RefusalKind::PaymentRequired
-            }
+            RefusalCode::NoCredit
+            | RefusalCode::AuthorizationRequired
+            | RefusalCode::PaymentDeclined => RefusalKind::PaymentRequired,
             RefusalCode::NotAwaitingConfirmation
             | RefusalCode::JoinNotOpen
             | RefusalCode::SessionStateConflict
-            | RefusalCode::AuthorizationWindowClosed => RefusalKind::Conflict,
+            | RefusalCode::AuthorizationWindowClosed
+            | RefusalCode::IdempotentRequestInProgress => RefusalKind::Conflict,
             RefusalCode::PsychiatryRequiresVideo
             | RefusalCode::ModalityNotInPlan
             | RefusalCode::DurationNotInPlan
@@ -111,7 +124,9 @@ impl RefusalCode {
             | RefusalCode::CreditPurchaseNotOffered
             | RefusalCode::ModalityChangeRequiresRebooking
             | RefusalCode::MessagingSessionInProgress
-            | RefusalCode::LateCancellationNotAccepted => RefusalKind::RuleBroken,
+            | RefusalCode::LateCancellationNotAccepted
+            | RefusalCode::IdempotencyKeyReused
+            | RefusalCode::NotRefundable => RefusalKind::RuleBroken,
         }
     }
 }

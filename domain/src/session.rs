@@ -188,6 +188,20 @@ text_enum!(FeeKind, "fee kind", {
     NoShowFee => "no_show_fee",
 });
 
+/// Whether a fee was collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeeStatus {
+    /// The payment processor took it.
+    Charged,
+    /// Declined or not collectable now: recorded as owed, in finance's reports.
+    Outstanding,
+}
+
+text_enum!(FeeStatus, "fee status", {
+    Charged => "charged",
+    Outstanding => "outstanding",
+});
+
 /// A fee a session charged, once, under its idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -198,6 +212,8 @@ pub struct Fee {
     pub amount: Money,
     /// `<workflow id>:<step>`: the same key never moves money twice.
     pub key: String,
+    /// Collected, or owed.
+    pub status: FeeStatus,
     /// When (workflow time).
     pub at: DateTime<Utc>,
 }

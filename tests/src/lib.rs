@@ -164,6 +164,21 @@ where
     }
 }
 
+/// How a test app runs.
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    /// Run a worker inside the test process (off: start [`TestApp::worker_process`] instead).
+    pub worker: bool,
+    /// `billing.processor_timeout`.
+    pub processor_timeout: Duration,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self { worker: true, processor_timeout: Duration::from_secs(10) }
+    }
+}
+
 /// One running application (API and worker on their own runtime thread) with its own database
 /// and task queue, on the shared Temporal server.
 pub struct TestApp {
@@ -181,6 +196,7 @@ pub struct TestApp {
     pub task_queue: String,
     keys: JwtKeys,
     backend: Backend,
+    settings: Settings,
     stop: CancellationToken,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
     _database: TestDatabase,
@@ -189,6 +205,11 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the application on `backend` with `policy`.
     pub async fn spawn(backend: Backend, policy: Policy) -> Self {
+        Self::spawn_with(backend, policy, TestOptions::default()).await
+    }
+
+    /// Starts the application on `backend` with `policy`, as `options` say.
+    pub async fn spawn_with(backend: Backend, policy: Policy, options: TestOptions) -> Self {
         let temporal_address =
             tokio::task::spawn_blocking(temporal_address).await.expect("dev server thread");
         let database = TestDatabase::create(backend).await;
@@ -204,6 +225,7 @@ impl TestApp {
         };
         settings.auth.jwt_secret = Some(secret.clone());
         settings.policy = policy;
+        settings.billing.processor_timeout = options.processor_timeout;
 
         let stop = CancellationToken::new();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -224,7 +246,11 @@ impl TestApp {
                 };
                 let api = app.bind_api().await?;
                 let _ = ready_tx.send(Ok(api.local_addr()));
-                app.run(api, app_stop).await
+                if options.worker {
+                    app.run(api, app_stop).await
+                } else {
+                    api.serve(async move { app_stop.cancelled().await }).await
+                }
             })
         });
         let addr = ready_rx.await.expect("the app thread answers").expect("the application starts");
@@ -243,6 +269,7 @@ impl TestApp {
             task_queue,
             keys: JwtKeys::from_secret(&secret),
             backend,
+            settings: settings.clone(),
             stop,
             thread: Some(thread),
             _database: database,
@@ -259,6 +286,35 @@ impl TestApp {
             }
         })
         .await
+    }
+
+    /// Billing over this test's database and the sandbox processor, as the worker has it.
+    pub fn billing(&self) -> livesessions_activities::Billing {
+        let settings = livesessions_activities::payments::BillingSettings::default();
+        livesessions_activities::Billing::new(
+            self.db.clone(),
+            settings.processor(&self.db),
+            settings.processor_timeout,
+        )
+    }
+
+    /// Starts a worker for this app in a process of its own (`program` is the `test-worker`
+    /// binary: `env!("CARGO_BIN_EXE_test-worker")`), configured through the environment.
+    pub fn worker_process(&self, program: &str) -> std::process::Child {
+        let settings = &self.settings;
+        std::process::Command::new(program)
+            .env("LIVESESSIONS__DATABASE__URL", &settings.database.url)
+            .env("LIVESESSIONS__TEMPORAL__ADDRESS", &settings.temporal.address)
+            .env("LIVESESSIONS__TEMPORAL__TASK_QUEUE", &settings.temporal.task_queue)
+            .env(
+                "LIVESESSIONS__BILLING__PROCESSOR_TIMEOUT",
+                livesessions_domain::duration::format(settings.billing.processor_timeout),
+            )
+            .env("LIVESESSIONS__HTTP__PUBLIC_URL", &self.address)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("the test worker starts")
     }
 
     /// A valid bearer token for `sub` in `role`.
@@ -430,17 +486,30 @@ macro_rules! on_both_databases {
     };
 }
 
-/// A fee or purchase recorded for a session: `(kind, amount_minor, key)`.
+/// Money moved for a session: `(ledger kind, amount_minor, key)`.
 pub type ChargeRow = (String, i64, String);
 
 impl TestApp {
-    /// Every charge recorded for a session, oldest first.
+    /// The money the ledger moved for a session (purchases, fees, refunds), oldest first; fees
+    /// count whether charged or outstanding.
     pub async fn charges(&self, session: SessionId) -> Vec<ChargeRow> {
-        livesessions_activities::storage::charges::for_session(&self.db, session)
+        use livesessions_activities::storage::ledger::{self, LedgerFilter, accounts};
+        let filter = LedgerFilter { session_id: Some(session), ..Default::default() };
+        ledger::entries(&self.db, &filter)
             .await
-            .expect("charges")
+            .expect("ledger entries")
             .into_iter()
-            .map(|c| (c.kind.as_str().to_string(), c.amount.amount_minor, c.key))
+            .filter_map(|entry| {
+                let money: i64 = entry
+                    .postings
+                    .iter()
+                    .filter(|p| {
+                        p.unit != accounts::CREDIT && p.unit != accounts::AUTH && p.amount > 0
+                    })
+                    .map(|p| p.amount)
+                    .sum();
+                (money != 0).then(|| (entry.kind.to_string(), money, entry.key))
+            })
             .collect()
     }
 

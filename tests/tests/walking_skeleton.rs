@@ -2,7 +2,6 @@
 //! completion, the provider declining, the request expiring, and the API's auth and error rules.
 
 use chrono::{TimeDelta, Utc};
-use livesessions_activities::billing;
 use livesessions_domain::Party;
 use livesessions_domain::{
     Coverage, CreditStatus, Joined, Modality, Outcome, Role, Service, SessionId, SessionSnapshot,
@@ -366,8 +365,9 @@ async fn a_retried_hold_answers_what_the_first_attempt_committed(backend: Backen
         version: 1,
     };
     let request = HoldRequest { session: snapshot, purchase: None };
-    let first = billing::hold(&app.db, &request, now).await.unwrap();
-    let retry = billing::hold(&app.db, &request, now + TimeDelta::seconds(5)).await.unwrap();
+    let billing = app.billing();
+    let first = billing.hold(None, &request, now).await.unwrap();
+    let retry = billing.hold(None, &request, now + TimeDelta::seconds(5)).await.unwrap();
     assert!(matches!(first, HoldOutcome::Held { .. }), "{first:?}");
     assert_eq!(first, retry);
     assert_eq!(app.credits(client).await, (available_before - 1, 1));

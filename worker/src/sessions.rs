@@ -48,8 +48,14 @@ impl Sessions {
         Self { client, task_queue: settings.task_queue.clone(), timeout: settings.request_timeout }
     }
 
+    /// How long a call waits for its workflow.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Starts the session's workflow and waits for the booking's answer (Update-with-Start):
-    /// the held session, or the refusal. The workflow writes the read model itself.
+    /// the held session, or the refusal. The workflow writes the read model itself. Asked again
+    /// for a session whose workflow runs, it answers that workflow's first answer.
     pub async fn request(
         &self,
         input: LiveSessionInput,
@@ -59,7 +65,7 @@ impl Sessions {
         let options = WorkflowUpdateWithStartOptions::new(
             self.task_queue.clone(),
             workflow_id,
-            WorkflowIdConflictPolicy::Fail,
+            WorkflowIdConflictPolicy::UseExisting,
         )
         .search_attributes(SearchAttributes::new([
             attributes::SESSION_STATE.value_set("requested".into()),

@@ -1,6 +1,7 @@
 //! The worker: polls the session task queue and runs the `LiveSession` workflow and every
 //! activity it calls.
 
+use livesessions_activities::payments::BillingSettings;
 use livesessions_activities::{Billing, Db, Media, Notification, Storage};
 use livesessions_workflows::{LiveSession, MessagingSession};
 use std::time::Duration;
@@ -15,15 +16,25 @@ pub struct SessionWorker {
 }
 
 impl SessionWorker {
-    /// Builds a worker on `task_queue` whose activities use `db` and hand out join links under
-    /// `public_url`. Needs a Tokio runtime.
-    pub fn new(client: Client, task_queue: &str, db: Db, public_url: &str) -> anyhow::Result<Self> {
+    /// Builds a worker on `task_queue` whose activities use `db`, charge through the processor
+    /// of `billing`, and hand out join links under `public_url`. Needs a Tokio runtime.
+    pub fn new(
+        client: Client,
+        task_queue: &str,
+        db: Db,
+        billing: &BillingSettings,
+        public_url: &str,
+    ) -> anyhow::Result<Self> {
         let runtime = Runtime::from_current_tokio(Default::default())?;
         let options = WorkerOptions::new(task_queue)
             .register_workflow::<LiveSession>()?
             .register_workflow::<MessagingSession>()?
             .register_activities(Storage::new(db.clone()))
-            .register_activities(Billing::new(db.clone()))
+            .register_activities(Billing::new(
+                db.clone(),
+                billing.processor(&db),
+                billing.processor_timeout,
+            ))
             .register_activities(Notification::new(db.clone(), public_url))
             .register_activities(Media::new(db))
             .graceful_shutdown_period(Duration::from_secs(10))

@@ -9,8 +9,8 @@
 
 use chrono::{DateTime, Utc};
 use livesessions_domain::{
-    ClientId, Coverage, CreditId, CreditStatus, FeeKind, MessagingSnapshot, Money, ProviderId,
-    Refusal, RoomId, SessionId, SessionSnapshot, TimeZoneName,
+    ClientId, Coverage, CreditId, CreditStatus, FeeKind, FeeStatus, MessagingSnapshot, Money,
+    ProviderId, Refusal, RoomId, SessionId, SessionSnapshot, TimeZoneName,
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::ActivityError;
@@ -129,9 +129,18 @@ impl BillingActivities {
         unimplemented!()
     }
 
-    /// Charges a fee, once per key.
+    /// Charges a fee through the payment processor, once per key, and posts it to the ledger:
+    /// charged, or outstanding when the card is declined. A processor that does not answer is
+    /// retried (same key) by the activity's retry policy.
     #[activity(name = "billing.charge_fee")]
-    pub fn charge_fee(charge: FeeCharge) -> Result<(), ActivityError> {
+    pub fn charge_fee(charge: FeeCharge) -> Result<FeeStatus, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Posts a fee the processor could not be reached for as outstanding (once per key; nothing
+    /// when the fee was already posted).
+    #[activity(name = "billing.record_unpaid_fee")]
+    pub fn record_unpaid_fee(charge: FeeCharge) -> Result<FeeStatus, ActivityError> {
         unimplemented!()
     }
 
@@ -149,7 +158,7 @@ impl BillingActivities {
 }
 
 pub use billing_activities::{
-    AuthorizeNext, ChargeFee, HoldBooking, HoldReplacement, SettleCredit,
+    AuthorizeNext, ChargeFee, HoldBooking, HoldReplacement, RecordUnpaidFee, SettleCredit,
 };
 
 /// What a room message tells the client.

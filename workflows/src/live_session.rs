@@ -26,9 +26,9 @@ use std::pin::pin;
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::{
-    ActivityOptions, CancellableFuture, LocalActivityOptions, RetryPolicy, SyncWorkflowContext,
-    TimerOptions, TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult,
-    WorkflowTermination, select,
+    ActivityExecutionError, ActivityOptions, CancellableFuture, LocalActivityOptions, RetryPolicy,
+    SyncWorkflowContext, TimerOptions, TimerResult, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination, select,
 };
 
 /// What the workflow starts with: the request, checked by the API, the terms and the policy in
@@ -950,7 +950,9 @@ async fn settle_credit(ctx: &Ctx, to: CreditStatus) -> WorkflowResult<()> {
     Ok(())
 }
 
-/// Charges a fee of the session's full cost, once: the key is `<workflow id>:<step>`.
+/// Charges a fee of the session's full cost, once: the key is `<workflow id>:<step>`, for the
+/// processor and the ledger alike. A declined card leaves it outstanding; a processor that stays
+/// unreachable through the bounded retries leaves it outstanding too, never lost.
 async fn charge_fee(ctx: &Ctx, kind: FeeKind, step: &str) -> WorkflowResult<()> {
     let charge = ctx.state(|s| FeeCharge {
         key: format!("{}:{step}", s.session.workflow_id),
@@ -959,16 +961,45 @@ async fn charge_fee(ctx: &Ctx, kind: FeeKind, step: &str) -> WorkflowResult<()> 
         kind,
         amount: s.terms.price,
     });
-    let key = charge.key.clone();
-    let amount = charge.amount;
-    ctx.execute_activity(BillingActivities::charge_fee, charge, step_options("charge the fee"))
-        .await?;
+    let (key, amount) = (charge.key.clone(), charge.amount);
+    let status = match ctx
+        .execute_activity(BillingActivities::charge_fee, charge.clone(), fee_options())
+        .await
+    {
+        Ok(status) => status,
+        Err(ActivityExecutionError::Failed(_)) => {
+            ctx.execute_activity(
+                BillingActivities::record_unpaid_fee,
+                charge,
+                step_options("record the fee as outstanding"),
+            )
+            .await?
+        }
+        Err(other) => return Err(other.into()),
+    };
     let at = now(ctx);
     ctx.state_mut(|s| {
-        s.session.fees.push(Fee { kind, amount, key, at });
+        s.session.fees.push(Fee { kind, amount, key, status, at });
         s.session.version += 1;
     });
     Ok(())
+}
+
+/// Options for a charge: the activity heartbeats while the processor answers, so a worker that
+/// dies mid-call is noticed in seconds; retries are bounded, then the fee is left outstanding.
+fn fee_options() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+        .heartbeat_timeout(Duration::from_secs(5))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(10))
+                .maximum_attempts(5)
+                .build(),
+        )
+        .summary("charge the fee".to_string())
+        .build()
 }
 
 fn now(ctx: &Ctx) -> DateTime<Utc> {

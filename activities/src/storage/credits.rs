@@ -1,9 +1,10 @@
 //! Session credits and insurance authorizations: one row each, the thing a booking holds.
 //! `available` rows belong to nobody yet; a reserved, consumed or forfeited one names the
-//! session holding it.
+//! session holding it. Every change of a row posts its ledger transaction in the same database
+//! transaction, and balances are read from the ledger.
 
-use super::charges::{self, NewCharge};
-use super::{Db, StorageError, WriteTx};
+use super::ledger::{self, EntryKind, NewEntry, Posting, accounts};
+use super::{Db, StorageError, WriteTx, parse_column};
 use crate::{with_pool, with_tx};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, Coverage, CreditId, CreditStatus, Money, SessionId};
@@ -30,9 +31,25 @@ impl CreditKind {
             CreditKind::Authorization => "authorization",
         }
     }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "credit" => Ok(CreditKind::Credit),
+            "authorization" => Ok(CreditKind::Authorization),
+            other => Err(format!("unknown credit kind {other:?}")),
+        }
+    }
+
+    /// The ledger unit of this kind.
+    pub fn unit(&self) -> &'static str {
+        match self {
+            CreditKind::Credit => accounts::CREDIT,
+            CreditKind::Authorization => accounts::AUTH,
+        }
+    }
 }
 
-/// A client's credits (or authorizations) by status.
+/// A client's credits (or authorizations), from the ledger.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreditBalance {
@@ -102,6 +119,48 @@ pub(crate) async fn grant_on_enrolment(
     for _ in 0..count {
         insert(tx, &credit, now).await?;
     }
+    if count > 0 {
+        let key = format!("client-{client}:enrolment_grant");
+        let postings = Posting::units(
+            accounts::ISSUED,
+            accounts::available(client),
+            kind.unit(),
+            i64::from(count),
+        );
+        let entry = NewEntry {
+            key: &key,
+            kind: EntryKind::CreditGrant,
+            client_id: client,
+            session_id: None,
+            processor_ref: None,
+            postings: postings.into(),
+        };
+        ledger::post(tx, &entry, now).await?;
+    }
+    Ok(())
+}
+
+/// Posts the reservation of `credit` by `session`.
+async fn post_reserve(
+    tx: &mut WriteTx,
+    client: ClientId,
+    kind: CreditKind,
+    session: SessionId,
+    credit: CreditId,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let key = format!("{}:credit_reserve:{credit}", session.workflow_id());
+    let postings =
+        Posting::units(accounts::available(client), accounts::reserved(client), kind.unit(), 1);
+    let entry = NewEntry {
+        key: &key,
+        kind: EntryKind::CreditReserve,
+        client_id: client,
+        session_id: Some(session),
+        processor_ref: None,
+        postings: postings.into(),
+    };
+    ledger::post(tx, &entry, now).await?;
     Ok(())
 }
 
@@ -116,81 +175,108 @@ pub(crate) async fn reserve(
 ) -> Result<Option<CreditId>, StorageError> {
     // The inner SELECT may race another reservation on PostgreSQL; the outer status check makes
     // the loser update nothing, and it tries the next row.
-    with_tx!(tx, |conn| for _ in 0..5 {
-        let reserved: Option<Uuid> = sqlx::query_scalar(
-            "UPDATE credits SET status = 'reserved', session_id = $1, updated_at = $4
-             WHERE id = (SELECT id FROM credits WHERE client_id = $2 AND kind = $3 AND status = 'available'
-                         ORDER BY created_at, id LIMIT 1)
-               AND status = 'available'
-             RETURNING id",
-        )
-        .bind(session.as_uuid())
-        .bind(client.as_uuid())
-        .bind(kind.as_str())
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?;
+    for _ in 0..5 {
+        let reserved: Option<Uuid> = with_tx!(tx, |conn| {
+            sqlx::query_scalar(
+                "UPDATE credits SET status = 'reserved', session_id = $1, updated_at = $4
+                 WHERE id = (SELECT id FROM credits WHERE client_id = $2 AND kind = $3 AND status = 'available'
+                             ORDER BY created_at, id LIMIT 1)
+                   AND status = 'available'
+                 RETURNING id",
+            )
+            .bind(session.as_uuid())
+            .bind(client.as_uuid())
+            .bind(kind.as_str())
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await
+        })?;
         if let Some(id) = reserved {
-            return Ok(Some(CreditId::from_uuid(id)));
+            let credit = CreditId::from_uuid(id);
+            post_reserve(tx, client, kind, session, credit, now).await?;
+            return Ok(Some(credit));
         }
-        let available: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM credits WHERE client_id = $1 AND kind = $2 AND status = 'available'",
-        )
-        .bind(client.as_uuid())
-        .bind(kind.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
+        let available: i64 = with_tx!(tx, |conn| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM credits WHERE client_id = $1 AND kind = $2 AND status = 'available'")
+                .bind(client.as_uuid())
+                .bind(kind.as_str())
+                .fetch_one(&mut *conn)
+                .await
+        })?;
         if available == 0 {
             return Ok(None);
         }
-    });
+    }
     Ok(None)
 }
 
-/// Buys one credit at `price` under `key`: the charge and the credit in the caller's
-/// transaction, the credit reserved for `session` when one is given. A key seen before buys
+/// A credit bought through the processor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase<'a> {
+    /// The idempotency key the processor charged under; the ledger's key too.
+    pub key: &'a str,
+    /// Who bought it.
+    pub client: ClientId,
+    /// The session it is reserved for at once, if any.
+    pub session: Option<SessionId>,
+    /// What it cost.
+    pub price: Money,
+    /// The processor's charge id.
+    pub charge_id: &'a str,
+}
+
+/// Records a credit bought through the processor (the charge already succeeded): the credit,
+/// the money, and the reservation when it is bought for a session. A key seen before records
 /// nothing and answers the credit it bought.
-pub(crate) async fn purchase(
+pub(crate) async fn add_purchased(
     tx: &mut WriteTx,
-    key: &str,
-    client: ClientId,
-    session: Option<SessionId>,
-    price: Money,
+    purchase: &Purchase<'_>,
     now: DateTime<Utc>,
 ) -> Result<CreditId, StorageError> {
-    let charge = NewCharge {
-        key,
-        client_id: client,
-        session_id: session,
-        kind: charges::ChargeKind::CreditPurchase,
-        amount: price,
-    };
-    if !charges::record(tx, &charge, now).await? {
-        return by_key(tx, key)
-            .await?
-            .ok_or_else(|| StorageError::Corrupt(format!("purchase {key} has no credit")));
+    if let Some(existing) = by_key(tx, purchase.key).await? {
+        return Ok(existing);
     }
+    let client = purchase.client;
     let credit = NewCredit {
         client,
         kind: CreditKind::Credit,
         source: "purchase",
-        session,
+        session: purchase.session,
         estimate: None,
-        key: Some(key),
+        key: Some(purchase.key),
     };
-    insert(tx, &credit, now).await
+    let id = insert(tx, &credit, now).await?;
+    let mut postings: Vec<Posting> =
+        Posting::money(accounts::PROCESSOR, accounts::CREDIT_SALES, purchase.price).into();
+    postings.extend(Posting::units(
+        accounts::ISSUED,
+        accounts::available(client),
+        accounts::CREDIT,
+        1,
+    ));
+    let entry = NewEntry {
+        key: purchase.key,
+        kind: EntryKind::CreditPurchase,
+        client_id: client,
+        session_id: purchase.session,
+        processor_ref: Some(purchase.charge_id),
+        postings,
+    };
+    ledger::post(tx, &entry, now).await?;
+    if let Some(session) = purchase.session {
+        post_reserve(tx, client, CreditKind::Credit, session, id, now).await?;
+    }
+    Ok(id)
 }
 
-/// Buys one available credit at `price`, once per key.
-pub async fn purchase_available(
+/// Records a credit bought outside any session, in a transaction of its own.
+pub async fn add_purchased_alone(
     db: &Db,
-    key: &str,
-    client: ClientId,
-    price: Money,
+    purchase: &Purchase<'_>,
     now: DateTime<Utc>,
 ) -> Result<CreditId, StorageError> {
     let mut tx = db.begin_write().await?;
-    let credit = purchase(&mut tx, key, client, None, price, now).await?;
+    let credit = add_purchased(&mut tx, purchase, now).await?;
     tx.commit().await?;
     Ok(credit)
 }
@@ -238,7 +324,8 @@ pub async fn reserve_replacement(
     Ok(replacement)
 }
 
-/// Records an insurance client's authorization of their next session, once per key.
+/// Records an insurance client's authorization of their next session at `estimate`, once per
+/// key.
 pub async fn grant_authorization(
     db: &Db,
     key: &str,
@@ -259,6 +346,22 @@ pub async fn grant_authorization(
         key: Some(key),
     };
     let id = insert(&mut tx, &credit, now).await?;
+    let mut postings: Vec<Posting> =
+        Posting::units(accounts::ISSUED, accounts::available(client), accounts::AUTH, 1).into();
+    postings.extend(Posting::money(
+        accounts::copay_authorized(client),
+        accounts::COPAY_ESTIMATES,
+        estimate,
+    ));
+    let entry = NewEntry {
+        key,
+        kind: EntryKind::InsuranceAuthorization,
+        client_id: client,
+        session_id: None,
+        processor_ref: None,
+        postings,
+    };
+    ledger::post(&mut tx, &entry, now).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -272,31 +375,74 @@ pub async fn settle(
     to: CreditStatus,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    let (status, holder) = match to {
-        CreditStatus::Released => ("available", None),
-        CreditStatus::Reserved => ("reserved", Some(session.as_uuid())),
-        CreditStatus::Consumed => ("consumed", Some(session.as_uuid())),
-        CreditStatus::Forfeited => ("forfeited", Some(session.as_uuid())),
+    let (status, holder, step, kind, sink) = match to {
+        CreditStatus::Released => {
+            ("available", None, "credit_release", EntryKind::CreditRelease, None)
+        }
+        CreditStatus::Reserved => return Ok(()),
+        CreditStatus::Consumed => (
+            "consumed",
+            Some(session.as_uuid()),
+            "credit_consume",
+            EntryKind::CreditConsume,
+            Some(accounts::CONSUMED),
+        ),
+        CreditStatus::Forfeited => (
+            "forfeited",
+            Some(session.as_uuid()),
+            "credit_forfeit",
+            EntryKind::CreditForfeit,
+            Some(accounts::FORFEITED),
+        ),
     };
-    with_pool!(db, |pool| {
-        sqlx::query(
+    let mut tx = db.begin_write().await?;
+    let moved: Option<(Uuid, String)> = with_tx!(&mut tx, |conn| {
+        sqlx::query_as(
             "UPDATE credits SET status = $1, session_id = $2, updated_at = $3
-             WHERE id = $4 AND session_id = $5 AND status = 'reserved'",
+             WHERE id = $4 AND session_id = $5 AND status = 'reserved'
+             RETURNING client_id, kind",
         )
         .bind(status)
         .bind(holder)
         .bind(now)
         .bind(credit.as_uuid())
         .bind(session.as_uuid())
-        .execute(pool)
+        .fetch_optional(&mut *conn)
         .await
-        .map(|done| done.rows_affected())
     })?;
-    Ok(())
+    if let Some((client, credit_kind)) = moved {
+        let client = ClientId::from_uuid(client);
+        let unit = parse_column("credits.kind", CreditKind::parse(&credit_kind))?.unit();
+        let to_account = sink.map(str::to_string).unwrap_or_else(|| accounts::available(client));
+        let key = format!("{}:{step}:{credit}", session.workflow_id());
+        let postings = Posting::units(accounts::reserved(client), to_account, unit, 1);
+        let entry = NewEntry {
+            key: &key,
+            kind,
+            client_id: client,
+            session_id: Some(session),
+            processor_ref: None,
+            postings: postings.into(),
+        };
+        ledger::post(&mut tx, &entry, now).await?;
+    }
+    tx.commit().await
 }
 
-/// How many credits (or authorizations) the client has available and reserved.
+/// How many credits (or authorizations) the client has available and reserved, summed from
+/// the ledger.
 pub async fn balance(db: &Db, client: ClientId) -> Result<CreditBalance, StorageError> {
+    let mut balance = CreditBalance::default();
+    for unit in [accounts::CREDIT, accounts::AUTH] {
+        balance.available += ledger::balance(db, &accounts::available(client), unit).await?;
+        balance.reserved += ledger::balance(db, &accounts::reserved(client), unit).await?;
+    }
+    Ok(balance)
+}
+
+/// How many credit rows the client has in each status (the per-credit view the ledger must
+/// agree with).
+pub async fn rows_by_status(db: &Db, client: ClientId) -> Result<CreditBalance, StorageError> {
     let (available, reserved): (i64, i64) = with_pool!(db, |pool| {
         sqlx::query_as(
             "SELECT COALESCE(SUM(CASE WHEN status = 'available' THEN 1 ELSE 0 END), 0),

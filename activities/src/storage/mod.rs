@@ -4,9 +4,10 @@
 //! [`Db`] holds, so both backends run the same SQL (`$1` placeholders work in both). Where the
 //! two must differ (the schema's column types) the migrations come in two folders.
 
-pub mod charges;
 pub mod clients;
 pub mod credits;
+pub mod idempotency;
+pub mod ledger;
 pub mod media_rooms;
 pub mod messaging_sessions;
 pub mod providers;

@@ -1,0 +1,109 @@
+//! Finance: the ledger, refunds, and the daily reconciliation against the payment processor.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, NaiveDate, Utc};
+use livesessions_activities::reconciliation::{self, Report};
+use livesessions_activities::storage::ledger::{self, Entry, LedgerFilter};
+use livesessions_domain::{ClientId, Role, SessionId};
+use serde::{Deserialize, Serialize};
+
+/// Filters of `GET /v1/ledger`.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LedgerQuery {
+    /// Only this session's.
+    #[param(value_type = Option<String>)]
+    pub session_id: Option<SessionId>,
+    /// Only this client's.
+    #[param(value_type = Option<String>)]
+    pub client_id: Option<ClientId>,
+    /// Posted at or after (RFC 3339, URL-encoded).
+    pub from: Option<DateTime<Utc>>,
+    /// Posted before (RFC 3339, URL-encoded).
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Ledger transactions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LedgerPage {
+    /// Oldest first, each with its postings (they sum to zero per unit).
+    pub entries: Vec<Entry>,
+}
+
+/// Ledger transactions for finance and operators.
+#[utoipa::path(get, path = "/v1/ledger", tag = "finance", params(LedgerQuery),
+    responses((status = 200, body = LedgerPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn ledger_entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<LedgerQuery>,
+) -> Result<Json<LedgerPage>, ApiError> {
+    caller.require(&[Role::Finance, Role::Operator])?;
+    let filter = LedgerFilter {
+        session_id: query.session_id,
+        client_id: query.client_id,
+        from: query.from,
+        to: query.to,
+        key: None,
+    };
+    Ok(Json(LedgerPage { entries: ledger::entries(&state.db, &filter).await? }))
+}
+
+/// The day of `GET /v1/reconciliation`.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReconciliationQuery {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub date: NaiveDate,
+}
+
+/// One day of the ledger against the payment processor.
+#[utoipa::path(get, path = "/v1/reconciliation", tag = "finance", params(ReconciliationQuery),
+    responses((status = 200, body = Report), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn reconcile(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ReconciliationQuery>,
+) -> Result<Json<Report>, ApiError> {
+    caller.require(&[Role::Finance])?;
+    Ok(Json(reconciliation::reconcile(&state.db, state.processor.as_ref(), query.date).await?))
+}
+
+/// The body of `POST /v1/refunds`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// The idempotency key of the ledger transaction whose money to give back.
+    pub ledger_key: String,
+    /// Less than all of it, in minor units.
+    pub amount_minor: Option<i64>,
+}
+
+/// Refunds money the processor took (a credit purchase or a fee), once per transaction.
+#[utoipa::path(post, path = "/v1/refunds", tag = "finance", request_body = RefundBody,
+    responses((status = 201, body = Entry), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "not_refundable"), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<RefundBody>,
+) -> Result<(StatusCode, Json<Entry>), ApiError> {
+    caller.require(&[Role::Finance, Role::Operator])?;
+    let refunded = state
+        .billing
+        .refund(&body.ledger_key, body.amount_minor)
+        .await?
+        .ok_or(ApiError::NotFound)??;
+    Ok((StatusCode::CREATED, Json(refunded)))
+}

@@ -1,0 +1,104 @@
+//! `Idempotency-Key` on `POST` requests (API.md): the same key with the same request answers
+//! the first response without acting again; with another request, `422 idempotency_key_reused`.
+//! Keys belong to the caller (role and subject of the bearer token). A request that fails on our
+//! side (`5xx`) changed nothing, so its key is freed for a retry.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{TimeDelta, Utc};
+use livesessions_activities::storage::idempotency::{self, Claim};
+use livesessions_domain::{Refusal, RefusalCode};
+use sha2::{Digest, Sha256};
+
+/// The header.
+pub const HEADER: &str = "idempotency-key";
+
+/// The largest body this layer keeps.
+const MAX_BODY: usize = 1 << 20;
+
+/// Who is calling, for scoping keys: `role:sub` of a valid bearer token.
+fn caller_of(state: &AppState, request: &Request) -> Option<String> {
+    let token = request.headers().get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+    let claims = state.keys.verify(token.trim()).ok()?;
+    Some(format!("{}:{}", claims.role, claims.sub))
+}
+
+/// The key of a request, if it has a well-formed one.
+pub fn key_of(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::Malformed("Idempotency-Key must be printable text".into()))?;
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::Malformed("Idempotency-Key must have 1 to 255 characters".into()));
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// The middleware.
+pub async fn idempotent(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match run(state, request, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run(state: AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+    if request.method() != Method::POST {
+        return Ok(next.run(request).await);
+    }
+    let (Some(key), Some(caller)) = (key_of(request.headers())?, caller_of(&state, &request))
+    else {
+        return Ok(next.run(request).await);
+    };
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::Malformed("the body is too large".into()))?;
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update(parts.uri.to_string());
+    hasher.update(&body);
+    let hash = format!("{:x}", hasher.finalize());
+    let stale_after = TimeDelta::from_std(state.sessions.timeout() * 2).unwrap_or(TimeDelta::MAX);
+    match idempotency::claim(&state.db, &caller, &key, &hash, Utc::now(), stale_after).await? {
+        Claim::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = (status, body).into_response();
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(response)
+        }
+        Claim::Reused => Err(Refusal::new(
+            RefusalCode::IdempotencyKeyReused,
+            "this Idempotency-Key was used with another request; use a new key",
+        )
+        .into()),
+        Claim::InProgress => Err(Refusal::new(
+            RefusalCode::IdempotentRequestInProgress,
+            "the first request with this Idempotency-Key is still being answered; retry shortly",
+        )
+        .into()),
+        Claim::Fresh => {
+            let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+            let (parts, body) = response.into_parts();
+            let body = to_bytes(body, MAX_BODY).await.map_err(|e| ApiError::Internal(e.into()))?;
+            if parts.status.is_server_error() {
+                idempotency::release(&state.db, &caller, &key).await?;
+            } else {
+                idempotency::complete(&state.db, &caller, &key, parts.status.as_u16(), &body)
+                    .await?;
+            }
+            Ok(Response::from_parts(parts, Body::from(body)))
+        }
+    }
+}
