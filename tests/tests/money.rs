@@ -285,7 +285,7 @@ async fn reconciliation_finds_each_planted_discrepancy() {
         status: PaymentStatus::Succeeded,
         created_at: Utc::now(),
     };
-    sandbox::insert_payment(&app.db, &stray).await.unwrap();
+    sandbox::insert_payment(&app.db, &stray, None).await.unwrap();
     let ghost = NewEntry {
         key: "ghost-fee",
         kind: EntryKind::NoShowFee,

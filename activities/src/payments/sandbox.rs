@@ -135,9 +135,13 @@ pub async fn calls(db: &Db, key: &str) -> Result<Vec<String>, StorageError> {
     Ok(outcomes)
 }
 
-/// Records a payment the sandbox made, as if it had charged (for tests that plant a payment the
-/// ledger never saw).
-pub async fn insert_payment(db: &Db, payment: &Payment) -> Result<(), StorageError> {
+/// Records a payment the sandbox made (`charge_id`: the charge a refund gives back to). Tests
+/// call it to plant a payment the ledger never saw. A key seen before records nothing.
+pub async fn insert_payment(
+    db: &Db,
+    payment: &Payment,
+    charge_id: Option<&str>,
+) -> Result<(), StorageError> {
     let (status, decline_code) = match &payment.status {
         PaymentStatus::Succeeded => ("succeeded", None),
         PaymentStatus::Declined(code) => ("declined", Some(code.as_str())),
@@ -150,7 +154,7 @@ pub async fn insert_payment(db: &Db, payment: &Payment) -> Result<(), StorageErr
         sqlx::query(
             "INSERT INTO sandbox_payments (id, idempotency_key, kind, customer_id, amount_minor, currency, status,
                                            decline_code, charge_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(&payment.id)
@@ -161,6 +165,7 @@ pub async fn insert_payment(db: &Db, payment: &Payment) -> Result<(), StorageErr
         .bind(payment.amount.currency.as_str())
         .bind(status)
         .bind(decline_code)
+        .bind(charge_id)
         .bind(payment.created_at)
         .execute(pool)
         .await
@@ -285,33 +290,21 @@ impl SandboxProcessor {
             let declined = kind == PaymentKind::Charge
                 && (fault == Some(Fault::Decline)
                     || self.card(customer).await.map_err(unavailable)? == CardBehaviour::Decline);
-            let id = format!(
-                "sbx_{}_{}",
-                if kind == PaymentKind::Charge { "ch" } else { "re" },
-                Uuid::new_v4().simple()
-            );
-            with_pool!(&self.db, |pool| {
-                sqlx::query(
-                    "INSERT INTO sandbox_payments (id, idempotency_key, kind, customer_id, amount_minor, currency, status,
-                                                   decline_code, charge_id, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                     ON CONFLICT (idempotency_key) DO NOTHING",
-                )
-                .bind(&id)
-                .bind(key)
-                .bind(if kind == PaymentKind::Charge { "charge" } else { "refund" })
-                .bind(customer.as_uuid())
-                .bind(amount.amount_minor)
-                .bind(amount.currency.as_str())
-                .bind(if declined { "declined" } else { "succeeded" })
-                .bind(declined.then_some("card_declined"))
-                .bind(charge_id)
-                .bind(Utc::now())
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-            })
-            .map_err(|e| unavailable(e.into()))?;
+            let prefix = if kind == PaymentKind::Charge { "ch" } else { "re" };
+            let payment = Payment {
+                id: format!("sbx_{prefix}_{}", Uuid::new_v4().simple()),
+                idempotency_key: key.to_string(),
+                kind,
+                customer,
+                amount,
+                status: if declined {
+                    PaymentStatus::Declined("card_declined".into())
+                } else {
+                    PaymentStatus::Succeeded
+                },
+                created_at: Utc::now(),
+            };
+            insert_payment(&self.db, &payment, charge_id).await.map_err(unavailable)?;
         }
         let payment = self
             .by_key(key)

@@ -183,8 +183,14 @@ impl Entry {
     }
 }
 
-/// Checks that postings sum to zero per unit.
+/// Checks that a transaction has postings and that they sum to zero per unit.
 fn check_balanced(entry: &NewEntry<'_>) -> Result<(), StorageError> {
+    if entry.postings.is_empty() {
+        return Err(StorageError::Corrupt(format!(
+            "ledger transaction {} has no postings",
+            entry.key
+        )));
+    }
     let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
     for posting in &entry.postings {
         *sums.entry(&posting.unit).or_default() += posting.amount;
@@ -275,7 +281,7 @@ pub struct LedgerFilter {
 }
 
 #[derive(FromRow)]
-struct EntryRow {
+struct PostingRow {
     id: Uuid,
     idempotency_key: String,
     kind: String,
@@ -284,11 +290,6 @@ struct EntryRow {
     workflow_id: Option<String>,
     processor_ref: Option<String>,
     occurred_at: DateTime<Utc>,
-}
-
-#[derive(FromRow)]
-struct PostingRow {
-    transaction_id: Uuid,
     account: String,
     unit: String,
     amount: i64,
@@ -296,31 +297,15 @@ struct PostingRow {
 
 /// Entries matching `filter`, oldest first, with their postings.
 pub async fn entries(db: &Db, filter: &LedgerFilter) -> Result<Vec<Entry>, StorageError> {
-    let rows: Vec<EntryRow> = with_pool!(db, |pool| {
+    let rows: Vec<PostingRow> = with_pool!(db, |pool| {
         sqlx::query_as(
-            "SELECT id, idempotency_key, kind, client_id, session_id, workflow_id, processor_ref, occurred_at
-             FROM ledger_transactions
-             WHERE ($1 IS NULL OR session_id = $1) AND ($2 IS NULL OR client_id = $2)
-               AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4)
-               AND ($5 IS NULL OR idempotency_key = $5)
-             ORDER BY occurred_at, idempotency_key",
-        )
-        .bind(filter.session_id.map(|s| s.as_uuid()))
-        .bind(filter.client_id.map(|c| c.as_uuid()))
-        .bind(filter.from)
-        .bind(filter.to)
-        .bind(filter.key.as_deref())
-        .fetch_all(pool)
-        .await
-    })?;
-    let postings: Vec<PostingRow> = with_pool!(db, |pool| {
-        sqlx::query_as(
-            "SELECT p.transaction_id, p.account, p.unit, p.amount
-             FROM ledger_postings p JOIN ledger_transactions t ON t.id = p.transaction_id
+            "SELECT t.id, t.idempotency_key, t.kind, t.client_id, t.session_id, t.workflow_id, t.processor_ref,
+                    t.occurred_at, p.account, p.unit, p.amount
+             FROM ledger_transactions t JOIN ledger_postings p ON p.transaction_id = t.id
              WHERE ($1 IS NULL OR t.session_id = $1) AND ($2 IS NULL OR t.client_id = $2)
                AND ($3 IS NULL OR t.occurred_at >= $3) AND ($4 IS NULL OR t.occurred_at < $4)
                AND ($5 IS NULL OR t.idempotency_key = $5)
-             ORDER BY p.account, p.unit",
+             ORDER BY t.occurred_at, t.idempotency_key, p.account, p.unit",
         )
         .bind(filter.session_id.map(|s| s.as_uuid()))
         .bind(filter.client_id.map(|c| c.as_uuid()))
@@ -330,28 +315,27 @@ pub async fn entries(db: &Db, filter: &LedgerFilter) -> Result<Vec<Entry>, Stora
         .fetch_all(pool)
         .await
     })?;
-    let mut by_transaction: BTreeMap<Uuid, Vec<Posting>> = BTreeMap::new();
-    for posting in postings {
-        by_transaction.entry(posting.transaction_id).or_default().push(Posting {
-            account: posting.account,
-            unit: posting.unit,
-            amount: posting.amount,
-        });
+    let mut entries: Vec<(Uuid, Entry)> = Vec::new();
+    for row in rows {
+        let posting = Posting { account: row.account, unit: row.unit, amount: row.amount };
+        match entries.last_mut() {
+            Some((id, entry)) if *id == row.id => entry.postings.push(posting),
+            _ => entries.push((
+                row.id,
+                Entry {
+                    kind: parse_column("ledger_transactions.kind", EntryKind::parse(&row.kind))?,
+                    key: row.idempotency_key,
+                    client_id: ClientId::from_uuid(row.client_id),
+                    session_id: row.session_id.map(SessionId::from_uuid),
+                    workflow_id: row.workflow_id,
+                    processor_ref: row.processor_ref,
+                    occurred_at: row.occurred_at,
+                    postings: vec![posting],
+                },
+            )),
+        }
     }
-    rows.into_iter()
-        .map(|row| {
-            Ok(Entry {
-                kind: parse_column("ledger_transactions.kind", EntryKind::parse(&row.kind))?,
-                key: row.idempotency_key,
-                client_id: ClientId::from_uuid(row.client_id),
-                session_id: row.session_id.map(SessionId::from_uuid),
-                workflow_id: row.workflow_id,
-                processor_ref: row.processor_ref,
-                occurred_at: row.occurred_at,
-                postings: by_transaction.remove(&row.id).unwrap_or_default(),
-            })
-        })
-        .collect()
+    Ok(entries.into_iter().map(|(_, entry)| entry).collect())
 }
 
 /// The balance of one account in one unit: the sum of its postings.
