@@ -6,14 +6,46 @@
 //! Every one is idempotent, because Temporal retries them.
 
 pub mod billing;
+pub mod calendar;
+pub mod email;
 pub mod media;
 pub mod notification;
 pub mod payments;
 pub mod reconciliation;
+pub mod signature;
 pub mod storage;
 pub mod storage_activities;
+pub mod webhooks;
 
 pub use billing::Billing;
+
+/// Installs the process's TLS crypto provider (ring) for HTTP clients, once; every HTTP client
+/// is built after calling it.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+use email::EmailSettings;
+use media::MediaSettings;
+use payments::BillingSettings;
+use serde::Deserialize;
+use webhooks::WebhookSettings;
+
+/// The configuration sections the activities need.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ActivitySettings {
+    /// `billing.*`.
+    pub billing: BillingSettings,
+    /// `email.*`.
+    pub email: EmailSettings,
+    /// `webhooks.*`.
+    pub webhooks: WebhookSettings,
+    /// `media.*`.
+    pub media: MediaSettings,
+}
 pub use media::Media;
 pub use notification::Notification;
 pub use storage::Db;

@@ -1,31 +1,187 @@
-//! Notification: what the client's room says about a session. The text is written here, at
-//! send time, in the client's zone, with the join link looked up now; the workflow only says
-//! which notice.
+//! Notification: what the client's room says about a session, the emails (with calendar
+//! invites) that reach each person, and the webhook events for backend services. Words come from
+//! the templates, written at send time in each person's zone, with names, addresses and join
+//! links looked up now; the workflow only says which notice.
 
-use crate::storage::{Db, StorageError, media_rooms, room_messages};
-use chrono::Utc;
-use livesessions_domain::Party;
-use livesessions_workflows::activities::{Notice, PostRoomMessage, RoomNotice};
+use crate::calendar;
+use crate::email::{Context, EmailSettings, Mailer, Outgoing};
+use crate::storage::{Db, clients, email_deliveries, media_rooms, providers, room_messages};
+use crate::webhooks::{WebhookSettings, Webhooks};
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+use livesessions_domain::{Party, SessionId};
+use livesessions_workflows::activities::{
+    EmailNotice, InviteMethod, Notice, PostRoomMessage, RoomNotice, SendEmail, SendWebhook,
+    WebhookEvent,
+};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use temporalio_sdk::activities::{ActivityContext, ActivityError, activities};
 
-/// The notification activities, over the database.
+/// The notification activities.
 pub struct Notification {
     db: Db,
     public_url: String,
+    app_url: String,
+    mailer: Mailer,
+    webhooks: Webhooks,
+}
+
+/// A time as people read it: `Wednesday 1 July 2026 at 10:00 EDT`.
+pub fn local(at: DateTime<Utc>, zone: Tz) -> String {
+    at.with_timezone(&zone).format("%A %-d %B %Y at %H:%M %Z").to_string()
+}
+
+/// The stable kind of a room message.
+pub fn room_kind(notice: &Notice) -> &'static str {
+    match notice {
+        Notice::Requested => "session_requested",
+        Notice::Confirmed => "session_confirmed",
+        Notice::Declined => "session_declined",
+        Notice::Expired => "session_expired",
+        Notice::Reminder => "session_reminder",
+        Notice::Rescheduled => "session_rescheduled",
+        Notice::Cancelled => "session_cancelled",
+        Notice::LateCancelled { .. } => "session_late_cancelled",
+        Notice::ClientNoShow { .. } => "client_no_show",
+        Notice::ProviderNoShow => "provider_no_show",
+        Notice::ProviderUnavailable => "provider_unavailable",
+        Notice::RescheduleOfferLapsed => "reschedule_offer_lapsed",
+        Notice::AuthorizationPrompt { .. } => "book_a_session",
+        Notice::MessagingSessionStarted => "messaging_session_started",
+    }
 }
 
 impl Notification {
-    /// Notification activities that post to the rooms in `db`, with join links under
-    /// `public_url` (the API's address as people reach it).
-    pub fn new(db: Db, public_url: impl Into<String>) -> Self {
-        Self { db, public_url: public_url.into() }
+    /// Notifications over `db`, with links under `public_url`, email as `email` says and
+    /// webhooks as `webhooks` say.
+    pub fn new(
+        db: Db,
+        public_url: &str,
+        email: &EmailSettings,
+        webhooks: &WebhookSettings,
+    ) -> anyhow::Result<Self> {
+        let public_url = public_url.trim_end_matches('/').to_string();
+        let app_url = email
+            .app_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| public_url.clone());
+        Ok(Self {
+            db,
+            public_url,
+            app_url,
+            mailer: Mailer::new(email)?,
+            webhooks: Webhooks::new(webhooks)?,
+        })
     }
 
-    /// The client's join link for the session, once its room exists.
-    async fn join_link(&self, notice: &RoomNotice) -> Result<Option<String>, StorageError> {
-        let token = media_rooms::token_of(&self.db, notice.session_id, Party::Client).await?;
-        Ok(token.map(|t| format!("{}/join/{}", self.public_url.trim_end_matches('/'), t.token)))
+    /// A person's join link, once the session has a room.
+    async fn join_link(&self, session: SessionId, party: Party) -> anyhow::Result<Option<String>> {
+        let token = media_rooms::token_of(&self.db, session, party).await?;
+        Ok(token.map(|t| format!("{}/join/{}", self.public_url, t.token)))
+    }
+
+    /// The words' context for `party`, in `zone`.
+    async fn context(
+        &self,
+        notice: &Notice,
+        session: SessionId,
+        party: Party,
+        zone: Tz,
+        times: (DateTime<Utc>, DateTime<Utc>),
+    ) -> anyhow::Result<Context> {
+        let (starts_at, confirm_by) = times;
+        let mut context = Context {
+            when: local(starts_at, zone),
+            confirm_by: local(confirm_by, zone),
+            ..Context::default()
+        };
+        match notice {
+            Notice::Reminder => context.join_link = self.join_link(session, party).await?,
+            Notice::ProviderNoShow | Notice::ProviderUnavailable => {
+                context.reschedule_link =
+                    Some(format!("{}/sessions/{session}/reschedule", self.app_url))
+            }
+            Notice::LateCancelled { fee } | Notice::ClientNoShow { fee } => {
+                context.fee = Some(fee.to_string())
+            }
+            Notice::AuthorizationPrompt { estimate, authorize_by } => {
+                context.estimate = Some(estimate.to_string());
+                context.authorize_by = Some(local(*authorize_by, zone));
+            }
+            _ => {}
+        }
+        Ok(context)
+    }
+
+    /// Emails one recipient, unless they already got this key's email.
+    async fn email_one(&self, email: &EmailNotice, party: Party) -> anyhow::Result<()> {
+        if email_deliveries::was_sent(&self.db, &email.key, party).await? {
+            return Ok(());
+        }
+        let (name, address, zone) = match party {
+            Party::Client => {
+                let client = clients::get(&self.db, email.client_id)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("client {} is gone", email.client_id))?;
+                (client.display_name, client.email, email.time_zone.tz())
+            }
+            Party::Provider => {
+                let provider = providers::get(&self.db, email.provider_id)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("provider {} is gone", email.provider_id))?;
+                (provider.display_name, provider.email, provider.time_zone.tz())
+            }
+        };
+        let mut context = self
+            .context(
+                &email.notice,
+                email.session_id,
+                party,
+                zone,
+                (email.starts_at, email.confirm_by),
+            )
+            .await?;
+        context.name = name.clone();
+        context.duration = email.duration_minutes;
+        context.modality = email.modality.to_string();
+        let (subject, text, html) = self
+            .mailer
+            .templates
+            .email(email.notice.template(), &serde_json::to_value(&context)?)?;
+        let organizer = self.mailer.from_address();
+        let summary = format!("Live {} session", email.modality);
+        let invite = email.invite.map(|invite| {
+            let event = calendar::Event {
+                session_id: email.session_id,
+                starts_at: email.starts_at,
+                ends_at: email.starts_at + TimeDelta::minutes(i64::from(email.duration_minutes)),
+                zone,
+                summary: &summary,
+                organizer: &organizer,
+                attendee: (&name, &address),
+                stamped_at: Utc::now(),
+            };
+            let method = match invite.method {
+                InviteMethod::Request => "REQUEST",
+                InviteMethod::Cancel => "CANCEL",
+            };
+            (calendar::invite(&invite, &event), method)
+        });
+        let digest = hex::encode(Sha256::digest(format!("{}:{party}", email.key)));
+        let message_id = format!("<{}@livesessions>", &digest[..32]);
+        let outgoing = Outgoing {
+            message_id: message_id.clone(),
+            to: (name, address),
+            subject,
+            text,
+            html,
+            invite,
+        };
+        self.mailer.send(&outgoing).await?;
+        email_deliveries::record_sent(&self.db, &email.key, party, &message_id, Utc::now()).await?;
+        Ok(())
     }
 }
 
@@ -38,137 +194,93 @@ impl Notification {
         _ctx: ActivityContext,
         notice: RoomNotice,
     ) -> Result<(), ActivityError> {
-        let link = match notice.notice {
-            Notice::Reminder => self.join_link(&notice).await?,
-            _ => None,
-        };
-        let (kind, body) = render(&notice, link.as_deref());
+        let times = (notice.starts_at, notice.starts_at);
+        let context = self
+            .context(&notice.notice, notice.session_id, Party::Client, notice.time_zone.tz(), times)
+            .await?;
+        let words = self
+            .mailer
+            .templates
+            .words(notice.notice.template(), &serde_json::to_value(&context)?)?;
         let message = room_messages::NewRoomMessage {
             key: &notice.key,
             client_id: notice.client_id,
             session_id: Some(notice.session_id),
-            kind,
-            body: &body,
+            kind: room_kind(&notice.notice),
+            body: &words.body,
         };
         room_messages::post(&self.db, &message, Utc::now()).await?;
         Ok(())
     }
-}
 
-/// The kind and text of a notice, with times in the client's zone.
-pub fn render(notice: &RoomNotice, join_link: Option<&str>) -> (&'static str, String) {
-    let local = |at: chrono::DateTime<Utc>| {
-        at.with_timezone(&notice.time_zone.tz()).format("%A %-d %B %Y at %H:%M %Z").to_string()
-    };
-    let when = local(notice.starts_at);
-    match notice.notice {
-        Notice::Confirmed => (
-            "session_confirmed",
-            format!(
-                "Your live session on {when} is confirmed. A reminder with the link to join will follow."
-            ),
-        ),
-        Notice::Declined => (
-            "session_declined",
-            format!(
-                "Your provider cannot take the session on {when}. Your credit is back: please pick another time."
-            ),
-        ),
-        Notice::Expired => (
-            "session_expired",
-            format!(
-                "Your provider did not confirm the session on {when} in time. Your credit is back: please pick another time."
-            ),
-        ),
-        Notice::Reminder => (
-            "session_reminder",
-            match join_link {
-                Some(link) => {
-                    format!("Reminder: your live session starts {when}. Join here: {link}")
-                }
-                None => format!("Reminder: your live session starts {when}."),
-            },
-        ),
-        Notice::Rescheduled => (
-            "session_rescheduled",
-            format!("Your session is moved to {when}. Your provider will confirm the new time."),
-        ),
-        Notice::Cancelled => (
-            "session_cancelled",
-            format!("The session on {when} is cancelled. Your credit is back."),
-        ),
-        Notice::LateCancelled { fee } => (
-            "session_late_cancelled",
-            format!(
-                "The session on {when} was cancelled less than the policy's notice before its start: the credit is used and {fee} is charged."
-            ),
-        ),
-        Notice::ClientNoShow { fee } => (
-            "client_no_show",
-            format!(
-                "You did not join the session on {when}. Under the cancellation policy the credit is used and {fee} is charged."
-            ),
-        ),
-        Notice::ProviderNoShow => (
-            "provider_no_show",
-            format!(
-                "Your provider could not join the session on {when}. You keep your credit: reschedule with it, or cancel at no cost."
-            ),
-        ),
-        Notice::ProviderUnavailable => (
-            "provider_unavailable",
-            format!(
-                "Your provider is unable to attend the session on {when}. You keep your credit: reschedule with it, or cancel at no cost."
-            ),
-        ),
-        Notice::RescheduleOfferLapsed => (
-            "reschedule_offer_lapsed",
-            format!(
-                "The session on {when} was not rescheduled. Your credit is back for your next booking."
-            ),
-        ),
-        Notice::AuthorizationPrompt { estimate, authorize_by } => (
-            "book_a_session",
-            format!(
-                "Book a session: the estimated charge for your next session is {estimate}. Authorize it by {} to book.",
-                local(authorize_by)
-            ),
-        ),
-        Notice::MessagingSessionStarted => (
-            "messaging_session_started",
-            "Messaging Session in Progress. It cannot be cancelled or switched to a live session."
-                .to_string(),
-        ),
+    /// See [`SendEmail`].
+    #[activity(definition = SendEmail)]
+    pub async fn send_email(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        email: EmailNotice,
+    ) -> Result<(), ActivityError> {
+        for party in email.notice.recipients() {
+            self.email_one(&email, *party).await?;
+        }
+        Ok(())
+    }
+
+    /// See [`SendWebhook`].
+    #[activity(definition = SendWebhook)]
+    pub async fn send_webhook(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        event: WebhookEvent,
+    ) -> Result<(), ActivityError> {
+        self.webhooks.deliver(&event).await?;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use livesessions_domain::{ClientId, SessionId, TimeZoneName};
+    use crate::email::Templates;
 
-    fn notice(notice: Notice) -> RoomNotice {
-        RoomNotice {
-            key: "k".into(),
-            client_id: ClientId::random(),
-            session_id: SessionId::random(),
-            starts_at: "2026-07-01T14:00:00Z".parse().unwrap(),
-            time_zone: TimeZoneName::parse("America/New_York").unwrap(),
-            notice,
+    #[test]
+    fn every_notice_has_words_and_a_subject() {
+        let templates = Templates::load(None).unwrap();
+        let context = serde_json::to_value(Context {
+            name: "A".into(),
+            when: "Monday".into(),
+            join_link: Some("https://x/join/t".into()),
+            ..Context::default()
+        })
+        .unwrap();
+        for name in [
+            "requested",
+            "confirmed",
+            "declined",
+            "expired",
+            "reminder",
+            "rescheduled",
+            "cancelled",
+            "late_cancelled",
+            "client_no_show",
+            "provider_no_show",
+            "provider_unavailable",
+            "reschedule_offer_lapsed",
+            "authorization_prompt",
+            "messaging_session_started",
+        ] {
+            let (subject, text, html) =
+                templates.email(name, &context).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                !subject.is_empty() && text.starts_with("Hello A,") && html.contains("<p>"),
+                "{name}"
+            );
         }
-    }
-
-    #[test]
-    fn shows_the_start_in_the_clients_zone() {
-        let (kind, body) = render(&notice(Notice::Expired), None);
-        assert_eq!(kind, "session_expired");
-        assert!(body.contains("Wednesday 1 July 2026 at 10:00 EDT"), "{body}");
-    }
-
-    #[test]
-    fn a_reminder_carries_the_join_link() {
-        let (kind, body) = render(&notice(Notice::Reminder), Some("https://x/join/abc"));
-        assert_eq!(kind, "session_reminder");
-        assert!(body.ends_with("Join here: https://x/join/abc"), "{body}");
+        let (_, text, html) = templates.email("reminder", &context).unwrap();
+        assert!(
+            text.contains("Join here: https://x/join/t")
+                && html.contains(r#"href="https://x/join/t""#),
+            "{html}"
+        );
     }
 }

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger", get(finance::ledger_entries))
         .route("/v1/reconciliation", get(finance::reconcile))
         .route("/v1/refunds", post(finance::refund))
+        .route("/v1/media/events", post(media::media_event))
         .route("/join/{token}", get(media::join))
         .route("/media/rooms/{room_id}", get(media::room_page))
         .route("/media/rooms/{room_id}/end", post(media::end_room))

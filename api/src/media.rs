@@ -1,6 +1,8 @@
 //! Joining: a person's join link (`GET /v1/sessions/{id}/join`), the link itself
-//! (`GET /join/{token}`, which records the join and tells the workflow), and the built-in media
-//! service's room page with its "End session" action, which tells the workflow the room ended.
+//! (`GET /join/{token}`, which records the join, tells the workflow and sends the person on to
+//! the room), the built-in media service's room page with its "End session" action, and the
+//! media service's signed events (`POST /v1/media/events`). A join through a link and a join
+//! reported by the media service count the same way, once.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
@@ -8,9 +10,13 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::sessions::visible_session;
 use crate::state::AppState;
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{Html, Redirect};
 use chrono::{DateTime, Utc};
+use livesessions_activities::signature;
+use livesessions_activities::storage::media_events;
 use livesessions_activities::storage::media_rooms::{self, JoinToken};
 use livesessions_activities::storage::sessions;
 use livesessions_domain::{Party, Refusal, RefusalCode, Role, RoomId, SessionId, SessionState};
@@ -103,7 +109,8 @@ pub async fn join(
     let first_joined_at = media_rooms::record_join(&state.db, &token, now).await?;
     let join = Join { party: found.party, at: first_joined_at };
     state.sessions.joined(found.session_id, join).await?;
-    Ok(Redirect::to(&room_path(found.room_id, &token)))
+    let room = found.media_url.clone().unwrap_or_else(|| room_path(found.room_id, &token));
+    Ok(Redirect::to(&room))
 }
 
 /// A session can be joined once confirmed, and rejoined while in progress.
@@ -171,4 +178,126 @@ pub async fn end_room(
         Err(other) => return Err(other.into()),
     }
     Ok(Html("<!doctype html><html><body><p>This session has ended.</p></body></html>"))
+}
+
+/// A signed event from the media service.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaEvent {
+    /// Unique per event; a repeat is acknowledged and ignored.
+    pub id: String,
+    /// `participant_joined`, `participant_left` or `room_ended`.
+    #[serde(rename = "type")]
+    pub kind: MediaEventKind,
+    /// The room (this service's room id).
+    #[schema(value_type = String)]
+    pub room_id: RoomId,
+    /// Who joined or left (for participant events).
+    #[schema(value_type = Option<String>)]
+    pub party: Option<Party>,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// What happened in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaEventKind {
+    /// Someone arrived.
+    ParticipantJoined,
+    /// Someone left.
+    ParticipantLeft,
+    /// The room closed.
+    RoomEnded,
+}
+
+/// The answer to a media event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MediaEventReceipt {
+    /// `accepted`, or `duplicate` for an event seen before.
+    pub status: &'static str,
+}
+
+/// Checks the signature (`X-Media-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`,
+/// `X-Media-Timestamp: <unix seconds>`) and the timestamp's age.
+fn verify_media_signature(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let secret = state.media.webhook_secret.as_deref().ok_or_else(|| {
+        ApiError::Unauthorized("media events are not configured (media.webhook_secret)".into())
+    })?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::Unauthorized(format!("the {name} header is required")))
+    };
+    let timestamp: i64 = header("x-media-timestamp")?
+        .parse()
+        .map_err(|_| ApiError::Unauthorized("X-Media-Timestamp must be unix seconds".into()))?;
+    let signature = header("x-media-signature")?;
+    let tolerance = i64::try_from(state.media.webhook_tolerance.as_secs()).unwrap_or(i64::MAX);
+    signature::verify(secret, timestamp, body, signature, Utc::now().timestamp(), tolerance)
+        .map_err(|e| ApiError::Unauthorized(format!("the media event is refused: {e}")))
+}
+
+/// A signed event from the media service: joins and the room's end reach the session's
+/// workflow; a repeated event changes nothing.
+#[utoipa::path(post, path = "/v1/media/events", tag = "joining", request_body = MediaEvent,
+    params(("X-Media-Timestamp" = i64, Header, description = "unix seconds"), ("X-Media-Signature" = String, Header, description = "v1=<hex HMAC-SHA256 of \"<timestamp>.<body>\">")),
+    responses((status = 200, body = MediaEventReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "bad signature or stale timestamp"),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn media_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<MediaEventReceipt>, ApiError> {
+    verify_media_signature(&state, &headers, &body)?;
+    let event: MediaEvent = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Malformed(format!("the media event does not parse: {e}")))?;
+    if media_events::seen(&state.db, &event.id).await? {
+        return Ok(Json(MediaEventReceipt { status: "duplicate" }));
+    }
+    let session =
+        media_rooms::session_of(&state.db, event.room_id).await?.ok_or(ApiError::NotFound)?;
+    match event.kind {
+        MediaEventKind::ParticipantJoined => {
+            let party = event
+                .party
+                .ok_or_else(|| ApiError::Malformed("participant_joined needs a party".into()))?;
+            let token = media_rooms::token_of(&state.db, session, party)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let first_joined_at =
+                media_rooms::record_join(&state.db, &token.token, event.occurred_at).await?;
+            state.sessions.joined(session, Join { party, at: first_joined_at }).await?;
+        }
+        MediaEventKind::ParticipantLeft => {}
+        MediaEventKind::RoomEnded => {
+            media_rooms::end(&state.db, event.room_id, event.occurred_at).await?;
+            match state.sessions.room_ended(session).await {
+                Ok(()) | Err(SessionCallError::NotRunning) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+    media_events::record(
+        &state.db,
+        &event.id,
+        media_event_name(event.kind),
+        event.room_id,
+        Utc::now(),
+    )
+    .await?;
+    Ok(Json(MediaEventReceipt { status: "accepted" }))
+}
+
+fn media_event_name(kind: MediaEventKind) -> &'static str {
+    match kind {
+        MediaEventKind::ParticipantJoined => "participant_joined",
+        MediaEventKind::ParticipantLeft => "participant_left",
+        MediaEventKind::RoomEnded => "room_ended",
+    }
 }

@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         crate::media::join,
         crate::media::room_page,
         crate::media::end_room,
+        crate::media::media_event,
         crate::rooms::room_messages,
         crate::credits::client_credits,
         crate::credits::purchase_credit,

@@ -119,6 +119,7 @@ pub async fn request_session(
         terms,
         purchase,
         policy: (*state.policy).clone(),
+        webhooks: state.webhooks,
     };
     let session = state.sessions.request(input).await?;
     Ok((StatusCode::CREATED, Json(session)))

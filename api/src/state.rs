@@ -1,6 +1,7 @@
 //! What every handler shares.
 
 use crate::auth::JwtKeys;
+use livesessions_activities::media::MediaSettings;
 use livesessions_activities::payments::PaymentProcessor;
 use livesessions_activities::{Billing, Db};
 use livesessions_domain::{Plans, Policy};
@@ -26,4 +27,8 @@ pub struct AppState {
     pub plans: Arc<Plans>,
     /// The base of join links, without a trailing slash.
     pub public_url: Arc<str>,
+    /// Whether backend services get webhook events (new sessions start with it).
+    pub webhooks: bool,
+    /// The media service's settings, for its signed events.
+    pub media: Arc<MediaSettings>,
 }

@@ -4,7 +4,11 @@
 //! comma-separated (`LIVESESSIONS__POLICY__REMINDER_OFFSETS=24h,1h`).
 
 use config::{Config, Environment, File, FileFormat};
+use livesessions_activities::ActivitySettings;
+use livesessions_activities::email::EmailSettings;
+use livesessions_activities::media::MediaSettings;
 use livesessions_activities::payments::BillingSettings;
+use livesessions_activities::webhooks::WebhookSettings;
 use livesessions_api::{AuthSettings, HttpSettings};
 use livesessions_domain::{Plans, Policy};
 use livesessions_worker::TemporalSettings;
@@ -26,6 +30,12 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// `billing.*`: the payment processor.
     pub billing: BillingSettings,
+    /// `email.*`: how email is sent.
+    pub email: EmailSettings,
+    /// `webhooks.*`: where events for backend services go.
+    pub webhooks: WebhookSettings,
+    /// `media.*`: the media service and its signed events.
+    pub media: MediaSettings,
     /// `policy.*`: the policy new sessions start with.
     pub policy: Policy,
     /// `plans.<id>.*`: the plan table.
@@ -47,6 +57,16 @@ impl Default for DatabaseSettings {
 }
 
 impl Settings {
+    /// The sections the activities need.
+    pub fn activities(&self) -> ActivitySettings {
+        ActivitySettings {
+            billing: self.billing.clone(),
+            email: self.email.clone(),
+            webhooks: self.webhooks.clone(),
+            media: self.media.clone(),
+        }
+    }
+
     /// Loads the settings from the defaults, `file` if given, and the process environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         Self::load_from(file, None)

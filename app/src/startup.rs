@@ -92,6 +92,8 @@ impl Application {
             policy: Arc::new(self.settings.policy.clone()),
             plans: Arc::new(self.settings.plans.clone()),
             public_url: public_url.as_str().into(),
+            webhooks: self.settings.webhooks.enabled(),
+            media: Arc::new(self.settings.media.clone()),
         };
         Ok(ApiServer { listener, router: livesessions_api::router(state), public_url })
     }
@@ -102,7 +104,7 @@ impl Application {
             self.client.clone(),
             &self.settings.temporal.task_queue,
             self.db.clone(),
-            &self.settings.billing,
+            &self.settings.activities(),
             public_url,
         )
     }

@@ -5,6 +5,8 @@
 //! `./dev test` installs the temporal CLI and points `LIVESESSIONS_TEMPORAL_CLI` at it, and
 //! names the PostgreSQL server in `LIVESESSIONS_TEST_DATABASE_URL`.
 
+pub mod mail;
+
 use chrono::{DateTime, Utc};
 use livesessions::Settings;
 use livesessions::startup::Application;
@@ -171,11 +173,29 @@ pub struct TestOptions {
     pub worker: bool,
     /// `billing.processor_timeout`.
     pub processor_timeout: Duration,
+    /// Send email to this port's SMTP server (plain, on loopback); otherwise to an outbox folder.
+    pub smtp_port: Option<u16>,
+    /// `webhooks.urls` (signed with the secret `test-webhook-secret`).
+    pub webhook_urls: Vec<String>,
+    /// `media.webhook_secret`.
+    pub media_secret: Option<String>,
+    /// `media.service = "hosted"` with this `media.hosted.base_url`.
+    pub hosted_media: Option<String>,
 }
+
+/// The webhook signing secret of test apps.
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 
 impl Default for TestOptions {
     fn default() -> Self {
-        Self { worker: true, processor_timeout: Duration::from_secs(10) }
+        Self {
+            worker: true,
+            processor_timeout: Duration::from_secs(10),
+            smtp_port: None,
+            webhook_urls: Vec::new(),
+            media_secret: None,
+            hosted_media: None,
+        }
     }
 }
 
@@ -226,6 +246,24 @@ impl TestApp {
         settings.auth.jwt_secret = Some(secret.clone());
         settings.policy = policy;
         settings.billing.processor_timeout = options.processor_timeout;
+        settings.email.outbox_dir =
+            std::env::temp_dir().join(format!("ls-outbox-{}", uuid::Uuid::new_v4().simple()));
+        if let Some(port) = options.smtp_port {
+            settings.email.transport = livesessions_activities::email::TransportKind::Smtp;
+            settings.email.smtp.port = port;
+            settings.email.smtp.security = livesessions_activities::email::SmtpSecurity::None;
+            settings.email.smtp.timeout = Duration::from_secs(3);
+        }
+        if !options.webhook_urls.is_empty() {
+            settings.webhooks.urls = options.webhook_urls.clone();
+            settings.webhooks.secret = Some(WEBHOOK_SECRET.into());
+        }
+        settings.media.webhook_secret = options.media_secret.clone();
+        if let Some(base_url) = &options.hosted_media {
+            settings.media.service = livesessions_activities::media::MediaServiceName::Hosted;
+            settings.media.hosted.base_url = base_url.clone();
+            settings.media.hosted.api_key = Some("hosted-key".into());
+        }
 
         let stop = CancellationToken::new();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -257,6 +295,7 @@ impl TestApp {
         let db = Db::connect(&settings.database.url).await.expect("the test database");
         let temporal =
             livesessions_worker::connect(&settings.temporal).await.expect("Temporal answers");
+        livesessions_activities::install_crypto_provider();
         let app = Self {
             address: format!("http://{addr}"),
             http: reqwest::Client::builder()

@@ -90,7 +90,11 @@ async fn a_fee_is_charged_once_when_the_processor_times_out_after_charging() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_during_the_charge_charges_once() {
-    let options = TestOptions { worker: false, processor_timeout: Duration::from_secs(120) };
+    let options = TestOptions {
+        worker: false,
+        processor_timeout: Duration::from_secs(120),
+        ..TestOptions::default()
+    };
     let app = TestApp::spawn_with(Backend::Postgres, test_policy(), options).await;
     let program = env!("CARGO_BIN_EXE_test-worker");
     let mut first = app.worker_process(program);

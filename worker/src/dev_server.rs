@@ -137,7 +137,7 @@ impl Drop for DevServer {
 /// Spawns `command` so that it dies with this process, however this process ends: the child
 /// asks the kernel for SIGKILL when the thread that forked it exits, and that thread is one that
 /// never exits before the process does.
-fn spawn_tied_to_this_process(mut command: Command) -> std::io::Result<Child> {
+pub fn spawn_tied_to_this_process(mut command: Command) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
     unsafe {

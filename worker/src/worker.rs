@@ -1,9 +1,8 @@
 //! The worker: polls the session task queue and runs the `LiveSession` workflow and every
 //! activity it calls.
 
-use livesessions_activities::payments::BillingSettings;
-use livesessions_activities::{Billing, Db, Media, Notification, Storage};
-use livesessions_workflows::{LiveSession, MessagingSession};
+use livesessions_activities::{ActivitySettings, Billing, Db, Media, Notification, Storage};
+use livesessions_workflows::{Delivery, LiveSession, MessagingSession};
 use std::time::Duration;
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -16,27 +15,34 @@ pub struct SessionWorker {
 }
 
 impl SessionWorker {
-    /// Builds a worker on `task_queue` whose activities use `db`, charge through the processor
-    /// of `billing`, and hand out join links under `public_url`. Needs a Tokio runtime.
+    /// Builds a worker on `task_queue` whose activities use `db` and the services `settings`
+    /// name, and hand out links under `public_url`. Needs a Tokio runtime.
     pub fn new(
         client: Client,
         task_queue: &str,
         db: Db,
-        billing: &BillingSettings,
+        settings: &ActivitySettings,
         public_url: &str,
     ) -> anyhow::Result<Self> {
+        let billing = &settings.billing;
         let runtime = Runtime::from_current_tokio(Default::default())?;
         let options = WorkerOptions::new(task_queue)
             .register_workflow::<LiveSession>()?
             .register_workflow::<MessagingSession>()?
+            .register_workflow::<Delivery>()?
             .register_activities(Storage::new(db.clone()))
             .register_activities(Billing::new(
                 db.clone(),
                 billing.processor(&db),
                 billing.processor_timeout,
             ))
-            .register_activities(Notification::new(db.clone(), public_url))
-            .register_activities(Media::new(db))
+            .register_activities(Notification::new(
+                db.clone(),
+                public_url,
+                &settings.email,
+                &settings.webhooks,
+            )?)
+            .register_activities(Media::new(settings.media.service(&db)?))
             .graceful_shutdown_period(Duration::from_secs(10))
             .build();
         let worker = Worker::new(&runtime, client, options)?;

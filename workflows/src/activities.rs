@@ -9,8 +9,8 @@
 
 use chrono::{DateTime, Utc};
 use livesessions_domain::{
-    ClientId, Coverage, CreditId, CreditStatus, FeeKind, FeeStatus, MessagingSnapshot, Money,
-    ProviderId, Refusal, RoomId, SessionId, SessionSnapshot, TimeZoneName,
+    ClientId, Coverage, CreditId, CreditStatus, FeeKind, FeeStatus, MessagingSnapshot, Modality,
+    Money, Party, ProviderId, Refusal, RoomId, SessionId, SessionSnapshot, TimeZoneName,
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::ActivityError;
@@ -165,6 +165,8 @@ pub use billing_activities::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Notice {
+    /// A new request for the provider to answer (email only).
+    Requested,
     /// The provider confirmed.
     Confirmed,
     /// The provider declined; pick another time.
@@ -208,6 +210,7 @@ impl Notice {
     /// The stable step name of this notice, for idempotency keys.
     pub const fn step(&self) -> &'static str {
         match self {
+            Notice::Requested => "requested_notice",
             Notice::Confirmed => "confirmed_notice",
             Notice::Declined => "declined_notice",
             Notice::Expired => "expired_notice",
@@ -223,6 +226,107 @@ impl Notice {
             Notice::MessagingSessionStarted => "messaging_session_started_notice",
         }
     }
+}
+
+impl Notice {
+    /// The email template of this notice (`templates/email/<name>.txt.hbs`).
+    pub const fn template(&self) -> &'static str {
+        match self {
+            Notice::Requested => "requested",
+            Notice::Confirmed => "confirmed",
+            Notice::Declined => "declined",
+            Notice::Expired => "expired",
+            Notice::Reminder => "reminder",
+            Notice::Rescheduled => "rescheduled",
+            Notice::Cancelled => "cancelled",
+            Notice::LateCancelled { .. } => "late_cancelled",
+            Notice::ClientNoShow { .. } => "client_no_show",
+            Notice::ProviderNoShow => "provider_no_show",
+            Notice::ProviderUnavailable => "provider_unavailable",
+            Notice::RescheduleOfferLapsed => "reschedule_offer_lapsed",
+            Notice::AuthorizationPrompt { .. } => "authorization_prompt",
+            Notice::MessagingSessionStarted => "messaging_session_started",
+        }
+    }
+
+    /// Whether the client's room shows it (a request is for the provider only).
+    pub const fn shows_in_room(&self) -> bool {
+        !matches!(self, Notice::Requested)
+    }
+
+    /// Who is emailed: the client, and the provider when the notice asks something of them or
+    /// changes their calendar.
+    pub fn recipients(&self) -> &'static [Party] {
+        match self {
+            Notice::Requested => &[Party::Provider],
+            Notice::Confirmed
+            | Notice::Rescheduled
+            | Notice::Cancelled
+            | Notice::LateCancelled { .. } => &[Party::Client, Party::Provider],
+            _ => &[Party::Client],
+        }
+    }
+}
+
+/// What a calendar invite does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteMethod {
+    /// Add or update the event (`METHOD:REQUEST`).
+    Request,
+    /// Remove it (`METHOD:CANCEL`).
+    Cancel,
+}
+
+/// A calendar invite to attach: one `UID` per session, `SEQUENCE` growing with each change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// Request or cancel.
+    pub method: InviteMethod,
+    /// Grows by one with every change of the event.
+    pub sequence: u32,
+}
+
+/// An email about one session, sent by a delivery workflow: the addresses and names are looked
+/// up when it is sent, never carried here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailNotice {
+    /// `<workflow id>:<step>`: one email per recipient and key, however often it is retried.
+    pub key: String,
+    /// The session.
+    pub session_id: SessionId,
+    /// The client.
+    pub client_id: ClientId,
+    /// The provider.
+    pub provider_id: ProviderId,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// Length in minutes.
+    pub duration_minutes: u32,
+    /// Video, audio or chat.
+    pub modality: Modality,
+    /// Until when the provider may confirm.
+    pub confirm_by: DateTime<Utc>,
+    /// The client's zone (the provider sees their own).
+    pub time_zone: TimeZoneName,
+    /// What to say.
+    pub notice: Notice,
+    /// The calendar invite to attach, if any.
+    pub invite: Option<Invite>,
+}
+
+/// One event for the backend services' webhooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEvent {
+    /// Unique per event: `<workflow id>:v<version>`.
+    pub id: String,
+    /// `session.state_changed`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When (workflow time).
+    pub occurred_at: DateTime<Utc>,
+    /// The session as it is after the change (ids only).
+    pub session: SessionSnapshot,
 }
 
 /// A message for the client's room about one session.
@@ -252,9 +356,23 @@ impl NotificationActivities {
     pub fn post_room_message(notice: RoomNotice) -> Result<(), ActivityError> {
         unimplemented!()
     }
+
+    /// Emails each recipient once per key, with the invite attached; fails (and is retried)
+    /// while the mail server does not accept it.
+    #[activity(name = "notification.send_email")]
+    pub fn send_email(email: EmailNotice) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Posts the event, signed, to every configured webhook URL; fails (and is retried) until
+    /// all of them accepted it.
+    #[activity(name = "notification.send_webhook")]
+    pub fn send_webhook(event: WebhookEvent) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
 }
 
-pub use notification_activities::PostRoomMessage;
+pub use notification_activities::{PostRoomMessage, SendEmail, SendWebhook};
 
 /// A media room for one session, and when its join links work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

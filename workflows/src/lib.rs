@@ -6,9 +6,11 @@
 //! the `livesessions-activities` crate and are bound to these contracts at compile time.
 
 pub mod activities;
+pub mod delivery;
 pub mod live_session;
 pub mod messaging_session;
 pub mod search_attributes;
 
+pub use delivery::{Delivery, DeliveryInput};
 pub use live_session::{Cancel, Join, LiveSession, LiveSessionInput, Reschedule};
 pub use messaging_session::{MessagingSession, MessagingSessionInput};

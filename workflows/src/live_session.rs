@@ -7,10 +7,11 @@
 #![allow(unreachable_pub)]
 
 use crate::activities::{
-    AuthorizationGrant, BillingActivities, CreditMove, FeeCharge, HoldOutcome, HoldRequest,
-    MediaActivities, Notice, NotificationActivities, ReplacementRequest, RoomNotice, RoomRequest,
-    StorageActivities,
+    AuthorizationGrant, BillingActivities, CreditMove, EmailNotice, FeeCharge, HoldOutcome,
+    HoldRequest, Invite, InviteMethod, MediaActivities, Notice, NotificationActivities,
+    ReplacementRequest, RoomNotice, RoomRequest, StorageActivities, WebhookEvent,
 };
+use crate::delivery::{Delivery, DeliveryInput};
 use crate::search_attributes as attributes;
 use chrono::{DateTime, Utc};
 use livesessions_domain::booking::check_notice;
@@ -26,9 +27,9 @@ use std::pin::pin;
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::{
-    ActivityExecutionError, ActivityOptions, CancellableFuture, LocalActivityOptions, RetryPolicy,
-    SyncWorkflowContext, TimerOptions, TimerResult, WorkflowContext, WorkflowContextView,
-    WorkflowResult, WorkflowTermination, select,
+    ActivityExecutionError, ActivityOptions, CancellableFuture, ChildWorkflowOptions,
+    LocalActivityOptions, ParentClosePolicy, RetryPolicy, SyncWorkflowContext, TimerOptions,
+    TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination, select,
 };
 
 /// What the workflow starts with: the request, checked by the API, the terms and the policy in
@@ -59,6 +60,8 @@ pub struct LiveSessionInput {
     pub purchase: Option<livesessions_domain::Money>,
     /// The policy this session keeps until it ends.
     pub policy: Policy,
+    /// Whether backend services want an event per state change (webhooks configured).
+    pub webhooks: bool,
 }
 
 /// One person's first arrival in the room, from their join link or the media service.
@@ -134,6 +137,10 @@ pub struct LiveSession {
     room_ended: bool,
     /// Offsets whose reminder went out for the current start.
     reminded: Vec<Duration>,
+    webhooks: bool,
+    /// The calendar invite's `SEQUENCE`, and whether one was sent.
+    invite_sequence: u32,
+    invited: bool,
     /// The highest snapshot version the read model has.
     recorded_version: u64,
 }
@@ -179,6 +186,9 @@ impl LiveSession {
             changes_effected: 0,
             room_ended: false,
             reminded: Vec::new(),
+            webhooks: input.webhooks,
+            invite_sequence: 0,
+            invited: false,
             recorded_version: 0,
         }
     }
@@ -543,6 +553,8 @@ async fn hold_booking(ctx: &Ctx) -> WorkflowResult<bool> {
                 s.session.version += 1;
             });
             record_changes(ctx).await?;
+            publish_state(ctx).await?;
+            notify(ctx, Notice::Requested).await?;
             Ok(true)
         }
         HoldOutcome::Refused(refusal) => {
@@ -1083,7 +1095,36 @@ async fn enter(ctx: &Ctx, state: SessionState, outcome: Option<Outcome>) -> Work
         }
     });
     ctx.upsert_search_attributes([attributes::SESSION_STATE.value_set(state.to_string())]);
-    record_changes(ctx).await
+    record_changes(ctx).await?;
+    publish_state(ctx).await
+}
+
+/// Sends backend services the session as it now is (one event per state change), when they
+/// asked for events.
+async fn publish_state(ctx: &Ctx) -> WorkflowResult<()> {
+    if !ctx.state(|s| s.webhooks) {
+        return Ok(());
+    }
+    let at = now(ctx);
+    let event = ctx.state(|s| WebhookEvent {
+        id: format!("{}:v{}", s.session.workflow_id, s.session.version),
+        kind: "session.state_changed".into(),
+        occurred_at: at,
+        session: s.session.clone(),
+    });
+    let key = event.id.clone();
+    deliver(ctx, &key, DeliveryInput::Webhook(event)).await
+}
+
+/// Starts a delivery workflow for `input` and leaves it to run: the session goes on at once,
+/// whatever the mail server or the webhook receiver is doing.
+async fn deliver(ctx: &Ctx, key: &str, input: DeliveryInput) -> WorkflowResult<()> {
+    let options = ChildWorkflowOptions::builder()
+        .workflow_id(format!("delivery-{key}"))
+        .parent_close_policy(ParentClosePolicy::Abandon)
+        .build();
+    ctx.start_child_workflow(Delivery::run, input, options).await?;
+    Ok(())
 }
 
 /// Writes the snapshot to the read model until it has the newest version.
@@ -1146,8 +1187,54 @@ async fn notify(ctx: &Ctx, notice: Notice) -> WorkflowResult<()> {
     post_notice(ctx, notice, &step).await
 }
 
-/// Posts a notice under `<workflow id>:<step>`.
+/// Posts a notice under `<workflow id>:<step>` to the client's room (when it shows there) and
+/// emails it, with the calendar invite it changes.
 async fn post_notice(ctx: &Ctx, notice: Notice, step: &str) -> WorkflowResult<()> {
+    if notice.shows_in_room() {
+        post_room_message(ctx, notice, step).await?;
+    }
+    let invite = ctx.state_mut(|s| invite_for(s, notice));
+    let email = ctx.state(|s| EmailNotice {
+        key: format!("{}:{step}", s.session.workflow_id),
+        session_id: s.session.id,
+        client_id: s.session.client_id,
+        provider_id: s.session.provider_id,
+        starts_at: s.session.starts_at,
+        duration_minutes: s.session.duration_minutes,
+        modality: s.session.modality,
+        confirm_by: s.session.confirm_by,
+        time_zone: s.session.time_zone,
+        notice,
+        invite,
+    });
+    let key = format!("{}:email", email.key);
+    deliver(ctx, &key, DeliveryInput::Email(email)).await
+}
+
+/// The invite a notice carries: the event when confirmed, its new time (`SEQUENCE` + 1) when
+/// rescheduled, its removal (`METHOD:CANCEL`, `SEQUENCE` + 1) when cancelled; only once an
+/// invite went out for the last two.
+fn invite_for(session: &mut LiveSession, notice: Notice) -> Option<Invite> {
+    let method = match notice {
+        Notice::Confirmed => {
+            session.invited = true;
+            InviteMethod::Request
+        }
+        Notice::Rescheduled if session.invited => {
+            session.invite_sequence += 1;
+            InviteMethod::Request
+        }
+        Notice::Cancelled | Notice::LateCancelled { .. } if session.invited => {
+            session.invite_sequence += 1;
+            InviteMethod::Cancel
+        }
+        _ => return None,
+    };
+    Some(Invite { method, sequence: session.invite_sequence })
+}
+
+/// Posts a notice to the client's room, once per key.
+async fn post_room_message(ctx: &Ctx, notice: Notice, step: &str) -> WorkflowResult<()> {
     let room_notice = ctx.state(|s| RoomNotice {
         key: format!("{}:{step}", s.session.workflow_id),
         client_id: s.session.client_id,

@@ -1,7 +1,7 @@
 //! The built-in media service's rooms and join tokens: one room per session, one unguessable
 //! token per person, working only inside the room's join window.
 
-use super::{Db, StorageError, WriteTx, parse_column};
+use super::{Db, StorageError, parse_column};
 use crate::{with_pool, with_tx};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,6 +30,8 @@ pub struct JoinToken {
     pub ended_at: Option<DateTime<Utc>>,
     /// When this person first joined, if they have.
     pub first_joined_at: Option<DateTime<Utc>>,
+    /// The hosted media service's room URL for this person (none for the built-in service).
+    pub media_url: Option<String>,
 }
 
 impl JoinToken {
@@ -49,6 +51,7 @@ struct JoinTokenRow {
     closes_at: DateTime<Utc>,
     ended_at: Option<DateTime<Utc>>,
     first_joined_at: Option<DateTime<Utc>>,
+    media_url: Option<String>,
 }
 
 impl TryFrom<JoinTokenRow> for JoinToken {
@@ -63,13 +66,14 @@ impl TryFrom<JoinTokenRow> for JoinToken {
             closes_at: row.closes_at,
             ended_at: row.ended_at,
             first_joined_at: row.first_joined_at,
+            media_url: row.media_url,
         })
     }
 }
 
 const SELECT_TOKEN: &str =
     "SELECT t.token, t.room_id, t.session_id, t.party, r.opens_at, r.closes_at,
-        r.ended_at, t.first_joined_at
+        r.ended_at, t.first_joined_at, t.media_url
    FROM join_tokens t JOIN media_rooms r ON r.id = t.room_id";
 
 /// 256 random bits, URL-safe.
@@ -77,71 +81,109 @@ fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
-/// Creates the session's room with a token for each person, or moves the join window of the
-/// room it already has. Answers the room.
+/// Where the hosted media service sends each person (the built-in service has its own page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaUrls {
+    /// The client's room URL.
+    pub client: String,
+    /// The provider's room URL.
+    pub provider: String,
+}
+
+/// The room a session has, if any.
+pub async fn room_of(db: &Db, session: SessionId) -> Result<Option<RoomId>, StorageError> {
+    let room: Option<Uuid> = with_pool!(db, |pool| {
+        sqlx::query_scalar("SELECT id FROM media_rooms WHERE session_id = $1")
+            .bind(session.as_uuid())
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(room.map(RoomId::from_uuid))
+}
+
+/// The session of a room, if the room exists.
+pub async fn session_of(db: &Db, room: RoomId) -> Result<Option<SessionId>, StorageError> {
+    let session: Option<Uuid> = with_pool!(db, |pool| {
+        sqlx::query_scalar("SELECT session_id FROM media_rooms WHERE id = $1")
+            .bind(room.as_uuid())
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(session.map(SessionId::from_uuid))
+}
+
+/// Creates the session's room (as `room`) with a token for each person, or moves the join
+/// window (and the hosted URLs) of the room it already has. Answers the session's room.
 pub async fn open(
     db: &Db,
     request: &RoomRequest,
+    room: RoomId,
+    urls: Option<&MediaUrls>,
     now: DateTime<Utc>,
 ) -> Result<RoomId, StorageError> {
     let mut tx = db.begin_write().await?;
-    let room = open_in(&mut tx, request, now).await?;
+    let session = request.session_id.as_uuid();
+    let existing: Option<Uuid> = with_tx!(&mut tx, |conn| {
+        sqlx::query_scalar("UPDATE media_rooms SET opens_at = $2, closes_at = $3 WHERE session_id = $1 RETURNING id")
+            .bind(session)
+            .bind(request.opens_at)
+            .bind(request.closes_at)
+            .fetch_optional(&mut *conn)
+            .await
+    })?;
+    let people = [
+        (Party::Client, request.client_id.as_uuid(), urls.map(|u| u.client.as_str())),
+        (Party::Provider, request.provider_id.as_uuid(), urls.map(|u| u.provider.as_str())),
+    ];
+    let room = match existing {
+        Some(existing) => {
+            with_tx!(&mut tx, |conn| {
+                for (party, _, url) in people {
+                    sqlx::query("UPDATE join_tokens SET media_url = $3 WHERE session_id = $1 AND party = $2")
+                        .bind(session)
+                        .bind(party.as_str())
+                        .bind(url)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            })?;
+            RoomId::from_uuid(existing)
+        }
+        None => {
+            with_tx!(&mut tx, |conn| {
+                sqlx::query(
+                    "INSERT INTO media_rooms (id, session_id, opens_at, closes_at, ended_at, created_at)
+                     VALUES ($1, $2, $3, $4, NULL, $5)",
+                )
+                .bind(room.as_uuid())
+                .bind(session)
+                .bind(request.opens_at)
+                .bind(request.closes_at)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                for (party, person, url) in people {
+                    sqlx::query(
+                        "INSERT INTO join_tokens (token, room_id, session_id, party, person_id, first_joined_at, media_url)
+                         VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+                    )
+                    .bind(new_token())
+                    .bind(room.as_uuid())
+                    .bind(session)
+                    .bind(party.as_str())
+                    .bind(person)
+                    .bind(url)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            })?;
+            room
+        }
+    };
     tx.commit().await?;
     Ok(room)
-}
-
-async fn open_in(
-    tx: &mut WriteTx,
-    request: &RoomRequest,
-    now: DateTime<Utc>,
-) -> Result<RoomId, StorageError> {
-    let session = request.session_id.as_uuid();
-    let existing: Option<Uuid> = with_tx!(tx, |conn| {
-        sqlx::query_scalar(
-            "UPDATE media_rooms SET opens_at = $2, closes_at = $3 WHERE session_id = $1 RETURNING id",
-        )
-        .bind(session)
-        .bind(request.opens_at)
-        .bind(request.closes_at)
-        .fetch_optional(&mut *conn)
-        .await
-    })?;
-    if let Some(room) = existing {
-        return Ok(RoomId::from_uuid(room));
-    }
-    let room = Uuid::new_v4();
-    let people = [
-        (Party::Client, request.client_id.as_uuid()),
-        (Party::Provider, request.provider_id.as_uuid()),
-    ];
-    with_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO media_rooms (id, session_id, opens_at, closes_at, ended_at, created_at)
-             VALUES ($1, $2, $3, $4, NULL, $5)",
-        )
-        .bind(room)
-        .bind(session)
-        .bind(request.opens_at)
-        .bind(request.closes_at)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        for (party, person) in people {
-            sqlx::query(
-                "INSERT INTO join_tokens (token, room_id, session_id, party, person_id, first_joined_at)
-                 VALUES ($1, $2, $3, $4, $5, NULL)",
-            )
-            .bind(new_token())
-            .bind(room)
-            .bind(session)
-            .bind(party.as_str())
-            .bind(person)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Ok::<_, sqlx::Error>(())
-    })?;
-    Ok(RoomId::from_uuid(room))
 }
 
 /// The join token of one person of a session, once the session has a room.

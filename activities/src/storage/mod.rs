@@ -6,8 +6,10 @@
 
 pub mod clients;
 pub mod credits;
+pub mod email_deliveries;
 pub mod idempotency;
 pub mod ledger;
+pub mod media_events;
 pub mod media_rooms;
 pub mod messaging_sessions;
 pub mod providers;
