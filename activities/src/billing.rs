@@ -6,12 +6,13 @@
 use crate::payments::{ChargeRequest, Payment, PaymentProcessor, PaymentStatus, ProcessorError};
 use crate::storage::credits::{self, CreditKind, Purchase};
 use crate::storage::ledger::{self, EntryKind, NewEntry, Posting, accounts};
-use crate::storage::{Db, StorageError, sessions};
+use crate::storage::sessions::{self, Clash};
+use crate::storage::{Db, StorageError};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{CreditId, FeeKind, FeeStatus, Money, Refusal, RefusalCode};
 use livesessions_workflows::activities::{
-    AuthorizationGrant, AuthorizeNext, ChargeFee, CreditMove, FeeCharge, HoldBooking, HoldOutcome,
-    HoldReplacement, HoldRequest, RecordUnpaidFee, ReplacementRequest, SettleCredit,
+    AuthorizationGrant, AuthorizeNext, ChargeFee, CreditMove, FeeCharge, HoldBooking, HoldNewTime,
+    HoldOutcome, HoldRequest, NewTimeRequest, RecordUnpaidFee, SettleCredit,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,7 +84,9 @@ impl Billing {
             })?;
             return Ok(HoldOutcome::Held { credit });
         }
-        sessions::upsert(&mut tx, session, now).await?;
+        if let Some(refusal) = hold_slot(&mut tx, session, now).await? {
+            return Ok(HoldOutcome::Refused(refusal));
+        }
         let kind = CreditKind::for_coverage(session.coverage);
         if let Some(credit) =
             credits::reserve(&mut tx, session.client_id, kind, session.id, now).await?
@@ -95,34 +98,35 @@ impl Billing {
         let refusal = match (kind, request.purchase) {
             (CreditKind::Credit, Some(price)) => {
                 let key = format!("{}:credit_purchase", session.workflow_id);
-                let payment = self
-                    .charge(
-                        ctx,
-                        &ChargeRequest {
-                            idempotency_key: key.clone(),
-                            customer: session.client_id,
-                            amount: price,
-                        },
-                    )
-                    .await?;
-                if payment.status == PaymentStatus::Succeeded {
-                    let mut tx = self.db.begin_write().await?;
-                    sessions::upsert(&mut tx, session, now).await?;
-                    let purchase = Purchase {
-                        key: &key,
-                        client: session.client_id,
-                        session: Some(session.id),
-                        price,
-                        charge_id: &payment.id,
-                    };
-                    let credit = credits::add_purchased(&mut tx, &purchase, now).await?;
-                    tx.commit().await?;
-                    return Ok(HoldOutcome::Held { credit });
+                let charge = ChargeRequest {
+                    idempotency_key: key.clone(),
+                    customer: session.client_id,
+                    amount: price,
+                };
+                let payment = self.charge(ctx, &charge).await?;
+                if payment.status != PaymentStatus::Succeeded {
+                    return Ok(HoldOutcome::Refused(Refusal::new(
+                        RefusalCode::PaymentDeclined,
+                        "the card was declined: no credit was bought",
+                    )));
                 }
-                Refusal::new(
-                    RefusalCode::PaymentDeclined,
-                    "the card was declined: no credit was bought",
-                )
+                let mut tx = self.db.begin_write().await?;
+                let slot = hold_slot(&mut tx, session, now).await?;
+                let reserved_for = if slot.is_none() { Some(session.id) } else { None };
+                let purchase = Purchase {
+                    key: &key,
+                    client: session.client_id,
+                    session: reserved_for,
+                    price,
+                    charge_id: &payment.id,
+                };
+                // The credit is bought either way; it holds the session when the slot is still free.
+                let credit = credits::add_purchased(&mut tx, &purchase, now).await?;
+                tx.commit().await?;
+                match slot {
+                    None => return Ok(HoldOutcome::Held { credit }),
+                    Some(refusal) => refusal,
+                }
             }
             (CreditKind::Credit, None) => Refusal::new(
                 RefusalCode::NoCredit,
@@ -134,6 +138,69 @@ impl Billing {
             ),
         };
         Ok(HoldOutcome::Refused(refusal))
+    }
+
+    /// Holds a session's new time and, when late, a second credit, in one transaction; or
+    /// refuses and changes nothing. A retry after the first attempt committed answers the same.
+    pub async fn hold_new_time(
+        &self,
+        request: &NewTimeRequest,
+        now: DateTime<Utc>,
+    ) -> Result<HoldOutcome, BillingError> {
+        let mut tx = self.db.begin_write().await?;
+        let held = credits::reserved_for(&mut tx, request.session_id).await?;
+        let (start, end) = (request.starts_at, request.ends_at);
+        if let Some(clash) = sessions::clash(
+            &mut tx,
+            request.session_id,
+            request.provider_id,
+            request.client_id,
+            start,
+            end,
+        )
+        .await?
+        {
+            return Ok(HoldOutcome::Refused(slot_taken(clash)));
+        }
+        if let Err(error) = sessions::move_slot(&mut tx, request.session_id, start, end).await {
+            return match sessions::clash_of(&error) {
+                Some(clash) => Ok(HoldOutcome::Refused(slot_taken(clash))),
+                None => Err(error.into()),
+            };
+        }
+        let credit = match (request.late, held.as_slice()) {
+            (true, [_, .., newest]) => *newest,
+            (true, _) => {
+                let kind = CreditKind::for_coverage(request.coverage);
+                match credits::reserve(&mut tx, request.client_id, kind, request.session_id, now)
+                    .await?
+                {
+                    Some(credit) => credit,
+                    None => {
+                        let code = if kind == CreditKind::Credit {
+                            RefusalCode::NoCredit
+                        } else {
+                            RefusalCode::AuthorizationRequired
+                        };
+                        let refusal = Refusal::new(
+                            code,
+                            "a late reschedule needs another credit for the new time, and none is left",
+                        );
+                        return Ok(HoldOutcome::Refused(refusal));
+                    }
+                }
+            }
+            (false, [first, ..]) => *first,
+            (false, []) => {
+                return Err(StorageError::Corrupt(format!(
+                    "session {} holds no credit",
+                    request.session_id
+                ))
+                .into());
+            }
+        };
+        tx.commit().await?;
+        Ok(HoldOutcome::Held { credit })
     }
 
     /// Buys one credit outside any session, once per key: answers the credit, or the refusal
@@ -233,6 +300,41 @@ impl Billing {
     }
 }
 
+/// Writes the session's first row, unless its time clashes with another session of the
+/// provider or the client (checked here, and by PostgreSQL's exclusion constraints under
+/// concurrency); answers the refusal when it does.
+async fn hold_slot(
+    tx: &mut crate::storage::WriteTx,
+    session: &livesessions_domain::SessionSnapshot,
+    now: DateTime<Utc>,
+) -> Result<Option<Refusal>, StorageError> {
+    if let Some(clash) = sessions::clash(
+        tx,
+        session.id,
+        session.provider_id,
+        session.client_id,
+        session.starts_at,
+        session.ends_at(),
+    )
+    .await?
+    {
+        return Ok(Some(slot_taken(clash)));
+    }
+    match sessions::upsert(tx, session, now).await {
+        Ok(()) => Ok(None),
+        Err(error) => sessions::clash_of(&error).map(|clash| Some(slot_taken(clash))).ok_or(error),
+    }
+}
+
+/// The refusal of a time someone already has.
+fn slot_taken(clash: Clash) -> Refusal {
+    let message = match clash {
+        Clash::Provider => "the provider already has a session at that time",
+        Clash::Client => "the client already has a session at that time",
+    };
+    Refusal::new(RefusalCode::SlotTaken, message)
+}
+
 /// The revenue account of a fee.
 fn revenue(kind: FeeKind) -> &'static str {
     match kind {
@@ -290,22 +392,14 @@ impl Billing {
         Ok(self.hold(Some(&ctx), &request, Utc::now()).await?)
     }
 
-    /// See [`HoldReplacement`].
-    #[activity(definition = HoldReplacement)]
-    pub async fn hold_replacement(
+    /// See [`HoldNewTime`].
+    #[activity(definition = HoldNewTime)]
+    pub async fn hold_new_time_activity(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        request: ReplacementRequest,
-    ) -> Result<Option<CreditId>, ActivityError> {
-        let kind = CreditKind::for_coverage(request.coverage);
-        Ok(credits::reserve_replacement(
-            &self.db,
-            request.session_id,
-            request.client_id,
-            kind,
-            Utc::now(),
-        )
-        .await?)
+        request: NewTimeRequest,
+    ) -> Result<HoldOutcome, ActivityError> {
+        Ok(self.hold_new_time(&request, Utc::now()).await?)
     }
 
     /// See [`SettleCredit`].

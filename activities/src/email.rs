@@ -127,6 +127,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         "messaging_session_started.txt",
         include_str!("../../templates/email/messaging_session_started.txt.hbs"),
     ),
+    (
+        "availability_request.txt",
+        include_str!("../../templates/email/availability_request.txt.hbs"),
+    ),
 ];
 
 /// A notice's words: its subject and its body (without greeting).
@@ -318,4 +322,8 @@ pub struct Context {
     pub estimate: Option<String>,
     /// Until when to authorize it.
     pub authorize_by: Option<String>,
+    /// The client who shared windows (availability requests).
+    pub client_name: Option<String>,
+    /// The windows they shared, in the recipient's zone.
+    pub windows: Vec<String>,
 }

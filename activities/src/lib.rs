@@ -13,6 +13,7 @@ pub mod notification;
 pub mod payments;
 pub mod reconciliation;
 pub mod signature;
+pub mod slots;
 pub mod storage;
 pub mod storage_activities;
 pub mod webhooks;

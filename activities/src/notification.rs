@@ -11,8 +11,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use livesessions_domain::{Party, SessionId};
 use livesessions_workflows::activities::{
-    EmailNotice, InviteMethod, Notice, PostRoomMessage, RoomNotice, SendEmail, SendWebhook,
-    WebhookEvent,
+    AvailabilityRequestEmail, EmailNotice, InviteMethod, Notice, PostRoomMessage, RoomNotice,
+    SendAvailabilityRequest, SendEmail, SendWebhook, WebhookEvent,
 };
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -146,7 +146,7 @@ impl Notification {
         context.name = name.clone();
         context.duration = email.duration_minutes;
         context.modality = email.modality.to_string();
-        let (subject, text, html) = self
+        let rendered = self
             .mailer
             .templates
             .email(email.notice.template(), &serde_json::to_value(&context)?)?;
@@ -169,19 +169,57 @@ impl Notification {
             };
             (calendar::invite(&invite, &event), method)
         });
-        let digest = hex::encode(Sha256::digest(format!("{}:{party}", email.key)));
+        self.send_once(&email.key, party, (name, address), rendered, invite).await
+    }
+
+    /// Sends one rendered email and records it as sent for `key` and `party`.
+    async fn send_once(
+        &self,
+        key: &str,
+        party: Party,
+        to: (String, String),
+        (subject, text, html): (String, String, String),
+        invite: Option<(String, &'static str)>,
+    ) -> anyhow::Result<()> {
+        let digest = hex::encode(Sha256::digest(format!("{key}:{party}")));
         let message_id = format!("<{}@livesessions>", &digest[..32]);
-        let outgoing = Outgoing {
-            message_id: message_id.clone(),
-            to: (name, address),
-            subject,
-            text,
-            html,
-            invite,
-        };
+        let outgoing = Outgoing { message_id: message_id.clone(), to, subject, text, html, invite };
         self.mailer.send(&outgoing).await?;
-        email_deliveries::record_sent(&self.db, &email.key, party, &message_id, Utc::now()).await?;
+        email_deliveries::record_sent(&self.db, key, party, &message_id, Utc::now()).await?;
         Ok(())
+    }
+
+    /// Emails the provider the windows a client shared, unless they already got it.
+    async fn email_availability_request(
+        &self,
+        email: &AvailabilityRequestEmail,
+    ) -> anyhow::Result<()> {
+        if email_deliveries::was_sent(&self.db, &email.key, Party::Provider).await? {
+            return Ok(());
+        }
+        let provider = providers::get(&self.db, email.provider_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("provider {} is gone", email.provider_id))?;
+        let client = clients::get(&self.db, email.client_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("client {} is gone", email.client_id))?;
+        let zone = provider.time_zone.tz();
+        let context = Context {
+            name: provider.display_name.clone(),
+            client_name: Some(client.display_name),
+            windows: email
+                .windows
+                .iter()
+                .map(|w| format!("{} until {}", local(w.starts_at, zone), local(w.ends_at, zone)))
+                .collect(),
+            ..Context::default()
+        };
+        let rendered = self
+            .mailer
+            .templates
+            .email("availability_request", &serde_json::to_value(&context)?)?;
+        let to = (provider.display_name, provider.email);
+        self.send_once(&email.key, Party::Provider, to, rendered, None).await
     }
 }
 
@@ -223,6 +261,17 @@ impl Notification {
         for party in email.notice.recipients() {
             self.email_one(&email, *party).await?;
         }
+        Ok(())
+    }
+
+    /// See [`SendAvailabilityRequest`].
+    #[activity(definition = SendAvailabilityRequest)]
+    pub async fn send_availability_request(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        email: AvailabilityRequestEmail,
+    ) -> Result<(), ActivityError> {
+        self.email_availability_request(&email).await?;
         Ok(())
     }
 
@@ -268,6 +317,7 @@ mod tests {
             "reschedule_offer_lapsed",
             "authorization_prompt",
             "messaging_session_started",
+            "availability_request",
         ] {
             let (subject, text, html) =
                 templates.email(name, &context).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -2,6 +2,7 @@
 //! workflows, bearer auth with the roles and ownership rules, and one error format.
 
 pub mod auth;
+pub mod availability;
 pub mod changes;
 pub mod credits;
 pub mod error;
@@ -35,6 +36,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/clients/{client_id}/credits", get(credits::client_credits))
         .route("/v1/clients/{client_id}/credits/purchase", post(credits::purchase_credit))
         .route("/v1/providers/{provider_id}", put(people::put_provider))
+        .route(
+            "/v1/providers/{provider_id}/availability",
+            put(availability::put_availability).get(availability::get_availability),
+        )
+        .route("/v1/providers/{provider_id}/slots", get(availability::slots))
+        .route(
+            "/v1/providers/{provider_id}/availability-requests",
+            get(availability::availability_requests),
+        )
+        .route("/v1/availability-requests", post(availability::request_availability))
         .route("/v1/sessions", post(sessions::request_session).get(sessions::list_sessions))
         .route("/v1/sessions/{id}", get(sessions::get_session))
         .route("/v1/sessions/{id}/confirm", post(sessions::confirm_session))

@@ -4,6 +4,7 @@
 //! goes through the same checks), so an invalid id, zone, length or duration never gets past the
 //! edge of the system. The workflow crate, the activities and the HTTP API all speak these types.
 
+pub mod availability;
 pub mod booking;
 pub mod coverage;
 pub mod duration;
@@ -18,6 +19,7 @@ pub mod role;
 pub mod session;
 pub mod time_zone;
 
+pub use availability::Availability;
 pub use booking::{BookingRequest, ProviderProfile};
 pub use coverage::{Coverage, Specialty};
 pub use ids::{ClientId, CreditId, ProviderId, RoomId, SessionId};

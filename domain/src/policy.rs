@@ -41,6 +41,9 @@ pub struct Policy {
     /// How long an asynchronous messaging session lasts.
     #[serde(with = "duration::text")]
     pub messaging_session_length: Duration,
+    /// The step between the start times a slot search offers.
+    #[serde(with = "duration::text")]
+    pub slot_interval: Duration,
 }
 
 impl Default for Policy {
@@ -58,6 +61,7 @@ impl Default for Policy {
             reauthorization_window: Duration::from_secs(7 * 24 * HOUR),
             reschedule_offer_window: Duration::from_secs(14 * 24 * HOUR),
             messaging_session_length: Duration::from_secs(7 * 24 * HOUR),
+            slot_interval: Duration::from_secs(15 * MINUTE),
         }
     }
 }
@@ -107,7 +111,8 @@ mod tests {
                 "confirm_window": "1d", "reminder_offsets": ["1d", "1h"],
                 "join_opens_before": "10m", "join_grace": "10m", "late_cancel_window": "1d",
                 "completion_margin": "15m", "booking_notice": "2h", "reauthorization_window": "7d",
-                "reschedule_offer_window": "14d", "messaging_session_length": "7d"
+                "reschedule_offer_window": "14d", "messaging_session_length": "7d",
+                "slot_interval": "15m"
             })
         );
     }

@@ -70,6 +70,8 @@ pub enum RefusalCode {
     IdempotentRequestInProgress,
     /// Only money taken through the processor can be refunded, at most what was taken (422).
     NotRefundable,
+    /// The provider or the client already has a session at that time (409).
+    SlotTaken,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -97,6 +99,7 @@ text_enum!(RefusalCode, "refusal code", {
     IdempotencyKeyReused => "idempotency_key_reused",
     IdempotentRequestInProgress => "idempotent_request_in_progress",
     NotRefundable => "not_refundable",
+    SlotTaken => "slot_taken",
 });
 
 impl RefusalCode {
@@ -110,7 +113,8 @@ impl RefusalCode {
             | RefusalCode::JoinNotOpen
             | RefusalCode::SessionStateConflict
             | RefusalCode::AuthorizationWindowClosed
-            | RefusalCode::IdempotentRequestInProgress => RefusalKind::Conflict,
+            | RefusalCode::IdempotentRequestInProgress
+            | RefusalCode::SlotTaken => RefusalKind::Conflict,
             RefusalCode::PsychiatryRequiresVideo
             | RefusalCode::ModalityNotInPlan
             | RefusalCode::DurationNotInPlan

@@ -8,6 +8,7 @@
 #![allow(unreachable_pub)]
 
 use chrono::{DateTime, Utc};
+use livesessions_domain::availability::TimeWindow;
 use livesessions_domain::{
     ClientId, Coverage, CreditId, CreditStatus, FeeKind, FeeStatus, MessagingSnapshot, Modality,
     Money, Party, ProviderId, Refusal, RoomId, SessionId, SessionSnapshot, TimeZoneName,
@@ -69,15 +70,24 @@ pub struct CreditMove {
     pub to: CreditStatus,
 }
 
-/// A second credit for a session whose first was lost to a late reschedule.
+/// A new time for a session: its slot is held (or refused) and, for a late change, a second
+/// credit reserved, in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplacementRequest {
+pub struct NewTimeRequest {
     /// The session.
     pub session_id: SessionId,
-    /// Whose credit.
+    /// Whose session (and credit).
     pub client_id: ClientId,
+    /// With whom.
+    pub provider_id: ProviderId,
     /// Credits or insurance authorizations.
     pub coverage: Coverage,
+    /// The new start.
+    pub starts_at: DateTime<Utc>,
+    /// The new end.
+    pub ends_at: DateTime<Utc>,
+    /// Late: the current credit is lost, so another one must hold the new time.
+    pub late: bool,
 }
 
 /// A fee to charge once.
@@ -120,12 +130,11 @@ impl BillingActivities {
         unimplemented!()
     }
 
-    /// Reserves another of the client's credits (or authorizations) for the session; `None`
-    /// when there is none. Idempotent: a retry answers the credit already reserved.
-    #[activity(name = "billing.hold_replacement")]
-    pub fn hold_replacement(
-        request: ReplacementRequest,
-    ) -> Result<Option<CreditId>, ActivityError> {
+    /// Holds the session's new time (no overlap with the provider's or the client's other
+    /// sessions) and, when late, reserves another credit for it; or refuses and changes nothing.
+    /// Idempotent.
+    #[activity(name = "billing.hold_new_time")]
+    pub fn hold_new_time(request: NewTimeRequest) -> Result<HoldOutcome, ActivityError> {
         unimplemented!()
     }
 
@@ -158,7 +167,7 @@ impl BillingActivities {
 }
 
 pub use billing_activities::{
-    AuthorizeNext, ChargeFee, HoldBooking, HoldReplacement, RecordUnpaidFee, SettleCredit,
+    AuthorizeNext, ChargeFee, HoldBooking, HoldNewTime, RecordUnpaidFee, SettleCredit,
 };
 
 /// What a room message tells the client.
@@ -346,6 +355,20 @@ pub struct RoomNotice {
     pub notice: Notice,
 }
 
+/// A provider's email about a client who could not find a time and shared the windows that
+/// suit them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityRequestEmail {
+    /// `availability-request-<id>`: one email per request, however often it is retried.
+    pub key: String,
+    /// Who shared the windows.
+    pub client_id: ClientId,
+    /// Whom they asked.
+    pub provider_id: ProviderId,
+    /// The windows, written in the provider's zone.
+    pub windows: Vec<TimeWindow>,
+}
+
 /// Messages to people.
 pub struct NotificationActivities;
 
@@ -370,9 +393,18 @@ impl NotificationActivities {
     pub fn send_webhook(event: WebhookEvent) -> Result<(), ActivityError> {
         unimplemented!()
     }
+
+    /// Emails the provider the windows a client shared, once per key; fails (and is retried)
+    /// while the mail server does not accept it.
+    #[activity(name = "notification.send_availability_request")]
+    pub fn send_availability_request(email: AvailabilityRequestEmail) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
 }
 
-pub use notification_activities::{PostRoomMessage, SendEmail, SendWebhook};
+pub use notification_activities::{
+    PostRoomMessage, SendAvailabilityRequest, SendEmail, SendWebhook,
+};
 
 /// A media room for one session, and when its join links work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,12 +1,15 @@
-//! Deliveries to the outside world that must not hold up a session: an email, or a webhook
-//! event. Each is a workflow of its own (`delivery-<key>`), started by the session workflow and
-//! left to run (parent close policy: abandon), retrying with backoff until the mail server or the
+//! Deliveries to the outside world that must not hold up a session: an email, a webhook event,
+//! or a provider's email about a client's shared windows. Each is a workflow of its own
+//! (`delivery-<key>`), started by the session workflow (or the API) and left to run (parent
+//! close policy: abandon), retrying with backoff until the mail server or the
 //! webhook receiver accepts it — so a mail server down for an hour delays the email, not the
 //! session.
 
 #![allow(unreachable_pub)]
 
-use crate::activities::{EmailNotice, NotificationActivities, WebhookEvent};
+use crate::activities::{
+    AvailabilityRequestEmail, EmailNotice, NotificationActivities, WebhookEvent,
+};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
@@ -22,6 +25,8 @@ pub enum DeliveryInput {
     Email(EmailNotice),
     /// A webhook event.
     Webhook(WebhookEvent),
+    /// A provider's email about a client's shared windows.
+    AvailabilityRequest(AvailabilityRequestEmail),
 }
 
 /// One delivery.
@@ -66,6 +71,14 @@ impl Delivery {
                     NotificationActivities::send_webhook,
                     event,
                     delivery_options("post the webhook event"),
+                )
+                .await?
+            }
+            DeliveryInput::AvailabilityRequest(email) => {
+                ctx.execute_activity(
+                    NotificationActivities::send_availability_request,
+                    email,
+                    delivery_options("email the provider the client's windows"),
                 )
                 .await?
             }

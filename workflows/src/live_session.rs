@@ -8,12 +8,12 @@
 
 use crate::activities::{
     AuthorizationGrant, BillingActivities, CreditMove, EmailNotice, FeeCharge, HoldOutcome,
-    HoldRequest, Invite, InviteMethod, MediaActivities, Notice, NotificationActivities,
-    ReplacementRequest, RoomNotice, RoomRequest, StorageActivities, WebhookEvent,
+    HoldRequest, Invite, InviteMethod, MediaActivities, NewTimeRequest, Notice,
+    NotificationActivities, RoomNotice, RoomRequest, StorageActivities, WebhookEvent,
 };
 use crate::delivery::{Delivery, DeliveryInput};
 use crate::search_attributes as attributes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use livesessions_domain::booking::check_notice;
 use livesessions_domain::policy::delta;
 use livesessions_domain::{
@@ -767,13 +767,19 @@ async fn prepare_reschedule(
     request: Reschedule,
 ) -> Result<Change, Box<dyn Error + Send + Sync>> {
     let at = now(ctx);
-    let (late, policy, replacement_request) = ctx.state(|s| {
-        let replacement = ReplacementRequest {
+    let (late, policy, new_time) = ctx.state(|s| {
+        let late = s.is_late(at);
+        let length = TimeDelta::minutes(i64::from(s.session.duration_minutes));
+        let new_time = NewTimeRequest {
             session_id: s.session.id,
             client_id: s.session.client_id,
+            provider_id: s.session.provider_id,
             coverage: s.session.coverage,
+            starts_at: request.starts_at,
+            ends_at: request.starts_at + length,
+            late,
         };
-        (s.is_late(at), s.policy.clone(), replacement)
+        (late, s.policy.clone(), new_time)
     });
     if !request.accept_cancellation_policy {
         let (code, message) = if late {
@@ -790,30 +796,16 @@ async fn prepare_reschedule(
         return Err(Refusal::new(code, message).into());
     }
     check_notice(request.starts_at, &policy, at)?;
-    let replacement = if late {
-        let coverage = replacement_request.coverage;
-        let held = ctx
-            .execute_activity(
-                BillingActivities::hold_replacement,
-                replacement_request,
-                step_options("hold a credit for the new time"),
-            )
-            .await?;
-        if held.is_none() {
-            let code = if coverage == Coverage::Insurance {
-                RefusalCode::AuthorizationRequired
-            } else {
-                RefusalCode::NoCredit
-            };
-            return Err(Refusal::new(
-                code,
-                "a late reschedule needs another credit for the new time, and none is left",
-            )
-            .into());
-        }
-        held
-    } else {
-        None
+    let held = ctx
+        .execute_activity(
+            BillingActivities::hold_new_time,
+            new_time,
+            step_options("hold the new time (and a credit, when late)"),
+        )
+        .await?;
+    let replacement = match held {
+        HoldOutcome::Refused(refusal) => return Err(refusal.into()),
+        HoldOutcome::Held { credit } => late.then_some(credit),
     };
     Ok(Change::Reschedule { starts_at: request.starts_at, late, replacement })
 }

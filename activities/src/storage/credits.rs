@@ -305,25 +305,6 @@ pub(crate) async fn reserved_for(
     Ok(ids.into_iter().map(CreditId::from_uuid).collect())
 }
 
-/// Reserves a second credit for a session whose first is about to be forfeited (a late
-/// reschedule). Idempotent: when the session already holds two, answers the newer.
-pub async fn reserve_replacement(
-    db: &Db,
-    session: SessionId,
-    client: ClientId,
-    kind: CreditKind,
-    now: DateTime<Utc>,
-) -> Result<Option<CreditId>, StorageError> {
-    let mut tx = db.begin_write().await?;
-    let held = reserved_for(&mut tx, session).await?;
-    if held.len() >= 2 {
-        return Ok(held.last().copied());
-    }
-    let replacement = reserve(&mut tx, client, kind, session, now).await?;
-    tx.commit().await?;
-    Ok(replacement)
-}
-
 /// Records an insurance client's authorization of their next session at `estimate`, once per
 /// key.
 pub async fn grant_authorization(

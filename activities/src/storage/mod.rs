@@ -4,6 +4,7 @@
 //! [`Db`] holds, so both backends run the same SQL (`$1` placeholders work in both). Where the
 //! two must differ (the schema's column types) the migrations come in two folders.
 
+pub mod availability;
 pub mod clients;
 pub mod credits;
 pub mod email_deliveries;

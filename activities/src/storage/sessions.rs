@@ -43,6 +43,114 @@ pub(crate) async fn upsert(
     Ok(())
 }
 
+/// Why a time cannot be held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clash {
+    /// The provider has another session then.
+    Provider,
+    /// The client has another session then.
+    Client,
+}
+
+/// The names of the PostgreSQL exclusion constraints, for [`clash_of`].
+const PROVIDER_NO_OVERLAP: &str = "sessions_provider_no_overlap";
+const CLIENT_NO_OVERLAP: &str = "sessions_client_no_overlap";
+
+/// Whether a write failed on one of the no-overlap constraints (PostgreSQL), and whose.
+pub fn clash_of(error: &StorageError) -> Option<Clash> {
+    match error.constraint() {
+        Some(PROVIDER_NO_OVERLAP) => Some(Clash::Provider),
+        Some(CLIENT_NO_OVERLAP) => Some(Clash::Client),
+        _ => None,
+    }
+}
+
+/// Which other session (requested or confirmed) of the provider or the client overlaps
+/// `[starts_at, ends_at)`, checked inside the caller's write transaction. On SQLite, where
+/// writers go one at a time, this check is the guard; on PostgreSQL the exclusion constraints
+/// are, and this only answers the common case early.
+pub(crate) async fn clash(
+    tx: &mut WriteTx,
+    session: SessionId,
+    provider: ProviderId,
+    client: ClientId,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> Result<Option<Clash>, StorageError> {
+    let owners: Vec<(Uuid,)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT provider_id FROM sessions
+             WHERE state IN ('requested', 'confirmed') AND id <> $1
+               AND (provider_id = $2 OR client_id = $3)
+               AND starts_at < $5 AND ends_at > $4",
+        )
+        .bind(session.as_uuid())
+        .bind(provider.as_uuid())
+        .bind(client.as_uuid())
+        .bind(starts_at)
+        .bind(ends_at)
+        .fetch_all(&mut *conn)
+        .await
+    })?;
+    Ok(match owners.first() {
+        None => None,
+        Some(_) if owners.iter().any(|(p,)| *p == provider.as_uuid()) => Some(Clash::Provider),
+        Some(_) => Some(Clash::Client),
+    })
+}
+
+/// Moves a session's row to a new time, holding its slot again (state `requested`), inside the
+/// caller's transaction; the workflow's next snapshot agrees.
+pub(crate) async fn move_slot(
+    tx: &mut WriteTx,
+    session: SessionId,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE sessions SET starts_at = $2, ends_at = $3, state = 'requested' WHERE id = $1",
+        )
+        .bind(session.as_uuid())
+        .bind(starts_at)
+        .bind(ends_at)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// The provider's (or, with `None`, every provider's) sessions holding a slot that overlaps
+/// `[from, to)`, by provider and start.
+pub async fn busy(
+    db: &Db,
+    provider: Option<ProviderId>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(ProviderId, DateTime<Utc>, DateTime<Utc>)>, StorageError> {
+    let rows: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)> = with_pool!(db, |pool| {
+        match provider {
+            Some(provider) => sqlx::query_as(
+                "SELECT provider_id, starts_at, ends_at FROM sessions
+                 WHERE provider_id = $1 AND state IN ('requested', 'confirmed') AND starts_at < $3 AND ends_at > $2
+                 ORDER BY starts_at",
+            )
+            .bind(provider.as_uuid()),
+            None => sqlx::query_as(
+                "SELECT provider_id, starts_at, ends_at FROM sessions
+                 WHERE state IN ('requested', 'confirmed') AND starts_at < $2 AND ends_at > $1
+                 ORDER BY provider_id, starts_at",
+            ),
+        }
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await
+    })?;
+    Ok(rows.into_iter().map(|(p, s, e)| (ProviderId::from_uuid(p), s, e)).collect())
+}
+
 /// Writes `snapshot` in a transaction of its own.
 pub async fn record(
     db: &Db,

@@ -1,0 +1,367 @@
+//! A provider's availability — weekly working hours in their IANA zone plus dated exceptions
+//! (days off, extra hours) — and the slot search: the start times a client can book.
+//!
+//! Hours are wall-clock times in the provider's zone; each working interval is turned into real
+//! instants and slots step through real time. On a daylight-saving day a 9–17 day is one hour
+//! shorter or longer, no wall-clock time that does not exist is offered, and no instant twice.
+
+use crate::ParseError;
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// Wall-clock hours `[start, end)` within one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Hours {
+    /// `HH:MM`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "09:00"))]
+    pub start: NaiveTime,
+    /// `HH:MM`, after `start`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "17:00"))]
+    pub end: NaiveTime,
+}
+
+/// Working hours on one weekday.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WeeklyHours {
+    /// `monday` … `sunday`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "monday"))]
+    #[serde(with = "weekday")]
+    pub day: Weekday,
+    /// The hours.
+    #[serde(flatten)]
+    pub hours: Hours,
+}
+
+/// A dated exception: a day off, or extra hours on that date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Exception {
+    /// The date, in the provider's zone.
+    pub date: NaiveDate,
+    /// `true`: no working hours that day (the extra hours below still apply).
+    #[serde(default)]
+    pub off: bool,
+    /// Extra hours that day.
+    #[serde(default)]
+    pub hours: Vec<Hours>,
+}
+
+/// A provider's availability.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Availability {
+    /// Weekly working hours.
+    pub weekly: Vec<WeeklyHours>,
+    /// Dated exceptions.
+    #[serde(default)]
+    pub exceptions: Vec<Exception>,
+}
+
+mod weekday {
+    use chrono::Weekday;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const NAMES: [(&str, Weekday); 7] = [
+        ("monday", Weekday::Mon),
+        ("tuesday", Weekday::Tue),
+        ("wednesday", Weekday::Wed),
+        ("thursday", Weekday::Thu),
+        ("friday", Weekday::Fri),
+        ("saturday", Weekday::Sat),
+        ("sunday", Weekday::Sun),
+    ];
+
+    pub fn serialize<S: Serializer>(day: &Weekday, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(NAMES.iter().find(|(_, d)| d == day).map(|(n, _)| *n).unwrap_or("monday"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Weekday, D::Error> {
+        let text = String::deserialize(d)?;
+        NAMES.iter().find(|(name, _)| *name == text).map(|(_, day)| *day).ok_or_else(|| {
+            serde::de::Error::custom(format!("day must be monday … sunday, not {text:?}"))
+        })
+    }
+}
+
+impl Availability {
+    /// Checks that every interval ends after it starts.
+    pub fn check(&self) -> Result<(), ParseError> {
+        let all = self
+            .weekly
+            .iter()
+            .map(|w| &w.hours)
+            .chain(self.exceptions.iter().flat_map(|e| &e.hours));
+        for hours in all {
+            if hours.end <= hours.start {
+                return Err(ParseError::new(format!(
+                    "hours {}–{} end before they start",
+                    hours.start, hours.end
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The wall-clock intervals of `date`.
+    fn hours_on(&self, date: NaiveDate) -> Vec<Hours> {
+        let exceptions: Vec<&Exception> =
+            self.exceptions.iter().filter(|e| e.date == date).collect();
+        let mut hours: Vec<Hours> = if exceptions.iter().any(|e| e.off) {
+            Vec::new()
+        } else {
+            self.weekly.iter().filter(|w| w.day == date.weekday()).map(|w| w.hours).collect()
+        };
+        hours.extend(exceptions.iter().flat_map(|e| e.hours.iter().copied()));
+        hours
+    }
+}
+
+/// A stretch of time that suits a client (`[starts_at, ends_at)`), shared when no slot does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TimeWindow {
+    /// From.
+    pub starts_at: DateTime<Utc>,
+    /// Until, after `starts_at`.
+    pub ends_at: DateTime<Utc>,
+}
+
+/// At most this many windows in one request.
+pub const MAX_WINDOWS: usize = 50;
+
+/// Checks the windows a client shares: 1 to [`MAX_WINDOWS`], each ending after it starts and
+/// after `now`.
+pub fn check_windows(windows: &[TimeWindow], now: DateTime<Utc>) -> Result<(), ParseError> {
+    if windows.is_empty() || windows.len() > MAX_WINDOWS {
+        return Err(ParseError::new(format!("share 1 to {MAX_WINDOWS} windows")));
+    }
+    for window in windows {
+        if window.ends_at <= window.starts_at {
+            return Err(ParseError::new(format!(
+                "the window {}–{} ends before it starts",
+                window.starts_at, window.ends_at
+            )));
+        }
+        if window.ends_at <= now {
+            return Err(ParseError::new(format!(
+                "the window {}–{} is over",
+                window.starts_at, window.ends_at
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The real instant of a wall-clock time in `zone`: the earlier one when the clock goes back,
+/// the first instant after the gap when it springs forward.
+fn instant(zone: Tz, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+    let local = date.and_time(time);
+    match zone.from_local_datetime(&local) {
+        chrono::LocalResult::Single(at) | chrono::LocalResult::Ambiguous(at, _) => {
+            Some(at.to_utc())
+        }
+        chrono::LocalResult::None => {
+            // Inside a spring-forward gap: the first wall-clock minute after it.
+            (1..=180)
+                .find_map(|minutes| {
+                    zone.from_local_datetime(&(local + TimeDelta::minutes(minutes))).earliest()
+                })
+                .map(|at| at.to_utc())
+        }
+    }
+}
+
+/// A half-open range of real time, `[start, end)`, such as a session that holds its slot.
+pub type Span = (DateTime<Utc>, DateTime<Utc>);
+
+/// What a slot search looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotQuery {
+    /// Slots start at or after.
+    pub from: DateTime<Utc>,
+    /// Slots start before.
+    pub to: DateTime<Utc>,
+    /// The session's length.
+    pub duration: TimeDelta,
+    /// The step between candidate starts (aligned to the interval's start).
+    pub step: TimeDelta,
+    /// Nothing starts before this (now + the booking notice).
+    pub earliest: DateTime<Utc>,
+}
+
+/// The start times inside `availability` (in `zone`) where a session of `query.duration` fits
+/// without touching any `busy` range (`[start, end)`, sorted by start). Sorted, without repeats.
+pub fn slots(
+    availability: &Availability,
+    zone: Tz,
+    busy: &[Span],
+    query: &SlotQuery,
+) -> Vec<DateTime<Utc>> {
+    let mut found = Vec::new();
+    let (Some(first), Some(last)) = (
+        query.from.with_timezone(&zone).date_naive().checked_sub_days(Days::new(1)),
+        query.to.with_timezone(&zone).date_naive().checked_add_days(Days::new(1)),
+    ) else {
+        return found;
+    };
+    let step = query.step.max(TimeDelta::minutes(1));
+    let mut date = first;
+    while date <= last {
+        for hours in availability.hours_on(date) {
+            let (Some(open), Some(close)) =
+                (instant(zone, date, hours.start), instant(zone, date, hours.end))
+            else {
+                continue;
+            };
+            let mut start = open;
+            while start + query.duration <= close && start < query.to {
+                let end = start + query.duration;
+                let fits = start >= query.from && start >= query.earliest;
+                // `busy` is sorted by start: only ranges starting before `end` can overlap.
+                let clashes = busy
+                    .iter()
+                    .take_while(|(b_start, _)| *b_start < end)
+                    .any(|(b_start, b_end)| *b_start < end && start < *b_end);
+                if fits && !clashes {
+                    found.push(start);
+                }
+                start += step;
+            }
+        }
+        date = match date.succ_opt() {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weekdays(start: &str, end: &str) -> Availability {
+        let hours = Hours { start: start.parse().unwrap(), end: end.parse().unwrap() };
+        let days = [
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+            Weekday::Sat,
+            Weekday::Sun,
+        ];
+        Availability {
+            weekly: days.iter().map(|day| WeeklyHours { day: *day, hours }).collect(),
+            exceptions: Vec::new(),
+        }
+    }
+
+    fn day_query(zone: Tz, date: &str) -> SlotQuery {
+        let date: NaiveDate = date.parse().unwrap();
+        let from = zone
+            .from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap())
+            .earliest()
+            .unwrap()
+            .to_utc();
+        SlotQuery {
+            from,
+            to: from + TimeDelta::hours(30),
+            duration: TimeDelta::minutes(60),
+            step: TimeDelta::minutes(60),
+            earliest: DateTime::<Utc>::MIN_UTC,
+        }
+    }
+
+    fn local_hours(found: &[DateTime<Utc>], zone: Tz, date: &str) -> Vec<String> {
+        found
+            .iter()
+            .map(|at| at.with_timezone(&zone))
+            .filter(|at| at.date_naive().to_string() == date)
+            .map(|at| at.format("%H:%M %Z").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn new_york_spring_forward_has_no_missing_or_invented_hour() {
+        let zone = chrono_tz::America::New_York;
+        let found = slots(&weekdays("00:00", "06:00"), zone, &[], &day_query(zone, "2026-03-08"));
+        // 00:00–06:00 that day is five real hours: 02:00 does not exist.
+        assert_eq!(
+            local_hours(&found, zone, "2026-03-08"),
+            ["00:00 EST", "01:00 EST", "03:00 EDT", "04:00 EDT", "05:00 EDT"]
+        );
+    }
+
+    #[test]
+    fn new_york_fall_back_has_no_doubled_instant() {
+        let zone = chrono_tz::America::New_York;
+        let found = slots(&weekdays("00:00", "06:00"), zone, &[], &day_query(zone, "2026-11-01"));
+        // Seven real hours; 01:00 comes twice on the wall clock, as two different instants.
+        assert_eq!(
+            local_hours(&found, zone, "2026-11-01"),
+            [
+                "00:00 EDT",
+                "01:00 EDT",
+                "01:00 EST",
+                "02:00 EST",
+                "03:00 EST",
+                "04:00 EST",
+                "05:00 EST"
+            ]
+        );
+        let mut unique = found.clone();
+        unique.dedup();
+        assert_eq!(unique, found);
+    }
+
+    #[test]
+    fn london_changes_at_one_in_the_morning() {
+        let zone = chrono_tz::Europe::London;
+        let spring = slots(&weekdays("00:00", "04:00"), zone, &[], &day_query(zone, "2026-03-29"));
+        assert_eq!(
+            local_hours(&spring, zone, "2026-03-29"),
+            ["00:00 GMT", "02:00 BST", "03:00 BST"]
+        );
+        let autumn = slots(&weekdays("00:00", "04:00"), zone, &[], &day_query(zone, "2026-10-25"));
+        assert_eq!(
+            local_hours(&autumn, zone, "2026-10-25"),
+            ["00:00 BST", "01:00 BST", "01:00 GMT", "02:00 GMT", "03:00 GMT"]
+        );
+    }
+
+    #[test]
+    fn busy_ranges_exceptions_and_notice_remove_slots() {
+        let zone = chrono_tz::UTC;
+        let mut availability = weekdays("09:00", "12:00");
+        let date: NaiveDate = "2026-06-01".parse().unwrap();
+        availability.exceptions.push(Exception {
+            date: date.succ_opt().unwrap(),
+            off: true,
+            hours: Vec::new(),
+        });
+        availability.exceptions.push(Exception {
+            date,
+            off: false,
+            hours: vec![Hours { start: "14:00".parse().unwrap(), end: "15:00".parse().unwrap() }],
+        });
+        let at = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 6, 1, h, m, 0).unwrap();
+        let mut query = day_query(zone, "2026-06-01");
+        query.to = at(23, 0) + TimeDelta::days(1);
+        query.duration = TimeDelta::minutes(50);
+        query.step = TimeDelta::minutes(30);
+        query.earliest = at(9, 30);
+        let busy = [(at(10, 0), at(10, 50))];
+        let found = slots(&availability, zone, &busy, &query);
+        // 09:00 is before the notice; 09:30 runs into the 10:00 session; 10:00, 10:30 clash; the
+        // next day is off; the extra hour gives 14:00.
+        assert_eq!(found, [at(11, 0), at(14, 0)]);
+    }
+}
