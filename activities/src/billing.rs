@@ -6,7 +6,7 @@
 use crate::payments::{ChargeRequest, Payment, PaymentProcessor, PaymentStatus, ProcessorError};
 use crate::storage::credits::{self, CreditKind, Purchase};
 use crate::storage::ledger::{self, EntryKind, NewEntry, Posting, accounts};
-use crate::storage::sessions::{self, Clash};
+use crate::storage::sessions::{self, Clash, Slot, SlotWrite};
 use crate::storage::{Db, StorageError};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{CreditId, FeeKind, FeeStatus, Money, Refusal, RefusalCode};
@@ -149,24 +149,15 @@ impl Billing {
     ) -> Result<HoldOutcome, BillingError> {
         let mut tx = self.db.begin_write().await?;
         let held = credits::reserved_for(&mut tx, request.session_id).await?;
-        let (start, end) = (request.starts_at, request.ends_at);
-        if let Some(clash) = sessions::clash(
-            &mut tx,
-            request.session_id,
-            request.provider_id,
-            request.client_id,
-            start,
-            end,
-        )
-        .await?
-        {
+        let slot = Slot {
+            session: request.session_id,
+            provider: request.provider_id,
+            client: request.client_id,
+            starts_at: request.starts_at,
+            ends_at: request.ends_at,
+        };
+        if let Some(clash) = sessions::hold(&mut tx, &slot, SlotWrite::Move).await? {
             return Ok(HoldOutcome::Refused(slot_taken(clash)));
-        }
-        if let Err(error) = sessions::move_slot(&mut tx, request.session_id, start, end).await {
-            return match sessions::clash_of(&error) {
-                Some(clash) => Ok(HoldOutcome::Refused(slot_taken(clash))),
-                None => Err(error.into()),
-            };
         }
         let credit = match (request.late, held.as_slice()) {
             (true, [_, .., newest]) => *newest,
@@ -300,30 +291,15 @@ impl Billing {
     }
 }
 
-/// Writes the session's first row, unless its time clashes with another session of the
-/// provider or the client (checked here, and by PostgreSQL's exclusion constraints under
-/// concurrency); answers the refusal when it does.
+/// Writes the session's first row, holding its time, or answers the refusal when another
+/// session of the provider or the client has that time.
 async fn hold_slot(
     tx: &mut crate::storage::WriteTx,
     session: &livesessions_domain::SessionSnapshot,
     now: DateTime<Utc>,
 ) -> Result<Option<Refusal>, StorageError> {
-    if let Some(clash) = sessions::clash(
-        tx,
-        session.id,
-        session.provider_id,
-        session.client_id,
-        session.starts_at,
-        session.ends_at(),
-    )
-    .await?
-    {
-        return Ok(Some(slot_taken(clash)));
-    }
-    match sessions::upsert(tx, session, now).await {
-        Ok(()) => Ok(None),
-        Err(error) => sessions::clash_of(&error).map(|clash| Some(slot_taken(clash))).ok_or(error),
-    }
+    let slot = Slot::of(session);
+    Ok(sessions::hold(tx, &slot, SlotWrite::First(session, now)).await?.map(slot_taken))
 }
 
 /// The refusal of a time someone already has.

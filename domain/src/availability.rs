@@ -76,7 +76,8 @@ mod weekday {
     ];
 
     pub fn serialize<S: Serializer>(day: &Weekday, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(NAMES.iter().find(|(_, d)| d == day).map(|(n, _)| *n).unwrap_or("monday"))
+        // NAMES runs Monday to Sunday, as `num_days_from_monday` counts.
+        s.serialize_str(NAMES[day.num_days_from_monday() as usize].0)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Weekday, D::Error> {

@@ -8,7 +8,7 @@ use super::{
     RefundRequest,
 };
 use crate::storage::{Db, StorageError, parse_column};
-use crate::with_pool;
+use crate::{execute, with_pool};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, Currency, Money, text_enum};
 use sqlx::FromRow;
@@ -83,17 +83,15 @@ pub async fn set_card(
     customer: ClientId,
     behaviour: CardBehaviour,
 ) -> Result<(), StorageError> {
-    with_pool!(db, |pool| {
+    execute!(
+        db,
         sqlx::query(
             "INSERT INTO sandbox_cards (customer_id, behaviour) VALUES ($1, $2)
              ON CONFLICT (customer_id) DO UPDATE SET behaviour = excluded.behaviour",
         )
         .bind(customer.as_uuid())
         .bind(behaviour.as_str())
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -103,8 +101,7 @@ pub async fn plan_fault(db: &Db, key: &str, fault: Fault, times: u32) -> Result<
         Fault::TimeoutAfterCharge { delay } => i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
         _ => 0,
     };
-    with_pool!(db, |pool| {
-        sqlx::query(
+    execute!(db, sqlx::query(
             "INSERT INTO sandbox_faults (id, idempotency_key, fault, delay_ms, remaining, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -113,11 +110,7 @@ pub async fn plan_fault(db: &Db, key: &str, fault: Fault, times: u32) -> Result<
         .bind(fault.name())
         .bind(delay_ms)
         .bind(i64::from(times))
-        .bind(Utc::now())
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+        .bind(Utc::now()))?;
     Ok(())
 }
 
@@ -150,8 +143,7 @@ pub async fn insert_payment(
         PaymentKind::Charge => "charge",
         PaymentKind::Refund => "refund",
     };
-    with_pool!(db, |pool| {
-        sqlx::query(
+    execute!(db, sqlx::query(
             "INSERT INTO sandbox_payments (id, idempotency_key, kind, customer_id, amount_minor, currency, status,
                                            decline_code, charge_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -166,11 +158,7 @@ pub async fn insert_payment(
         .bind(status)
         .bind(decline_code)
         .bind(charge_id)
-        .bind(payment.created_at)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+        .bind(payment.created_at))?;
     Ok(())
 }
 
@@ -257,16 +245,11 @@ impl SandboxProcessor {
     }
 
     async fn log(&self, key: &str, outcome: &str) -> Result<(), StorageError> {
-        with_pool!(&self.db, |pool| {
-            sqlx::query("INSERT INTO sandbox_calls (id, idempotency_key, outcome, called_at) VALUES ($1, $2, $3, $4)")
+        execute!(&self.db, sqlx::query("INSERT INTO sandbox_calls (id, idempotency_key, outcome, called_at) VALUES ($1, $2, $3, $4)")
                 .bind(Uuid::new_v4())
                 .bind(key)
                 .bind(outcome)
-                .bind(Utc::now())
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
+                .bind(Utc::now()))?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! when they cannot find a time ("availability requests").
 
 use super::{Db, StorageError, parse_column};
-use crate::with_pool;
+use crate::{execute, with_pool};
 use chrono::{DateTime, Utc};
 use livesessions_domain::availability::TimeWindow;
 use livesessions_domain::{Availability, ClientId, ProviderId, TimeZoneName};
@@ -17,18 +17,13 @@ pub async fn put(
     availability: &Availability,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    with_pool!(db, |pool| {
-        sqlx::query(
+    execute!(db, sqlx::query(
             "INSERT INTO provider_availability (provider_id, availability, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (provider_id) DO UPDATE SET availability = excluded.availability, updated_at = excluded.updated_at",
         )
         .bind(provider.as_uuid())
         .bind(Json(availability))
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+        .bind(now))?;
     Ok(())
 }
 
@@ -67,29 +62,18 @@ pub async fn request(
     now: DateTime<Utc>,
 ) -> Result<Uuid, StorageError> {
     let id = Uuid::new_v4();
-    with_pool!(db, |pool| {
-        sqlx::query("INSERT INTO availability_requests (id, client_id, provider_id, windows, created_at) VALUES ($1, $2, $3, $4, $5)")
+    execute!(db, sqlx::query("INSERT INTO availability_requests (id, client_id, provider_id, windows, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(client.as_uuid())
             .bind(provider.as_uuid())
             .bind(Json(windows))
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-    })?;
+            .bind(now))?;
     Ok(id)
 }
 
 /// Forgets a request whose provider could not be told (so the client's retry is the only copy).
 pub async fn forget_request(db: &Db, id: Uuid) -> Result<(), StorageError> {
-    with_pool!(db, |pool| {
-        sqlx::query("DELETE FROM availability_requests WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-    })?;
+    execute!(db, sqlx::query("DELETE FROM availability_requests WHERE id = $1").bind(id))?;
     Ok(())
 }
 

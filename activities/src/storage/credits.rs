@@ -5,7 +5,7 @@
 
 use super::ledger::{self, EntryKind, NewEntry, Posting, accounts};
 use super::{Db, StorageError, WriteTx, parse_column};
-use crate::{with_pool, with_tx};
+use crate::{execute_in, with_pool, with_tx};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, Coverage, CreditId, CreditStatus, Money, SessionId};
 use uuid::Uuid;
@@ -78,8 +78,7 @@ async fn insert(
 ) -> Result<CreditId, StorageError> {
     let id = Uuid::new_v4();
     let status = if credit.session.is_some() { "reserved" } else { "available" };
-    with_tx!(tx, |conn| {
-        sqlx::query(
+    execute_in!(tx, sqlx::query(
             "INSERT INTO credits (id, client_id, kind, source, status, session_id, estimate_minor, currency,
                                   idempotency_key, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
@@ -93,11 +92,7 @@ async fn insert(
         .bind(credit.estimate.map(|m| m.amount_minor))
         .bind(credit.estimate.map(|m| m.currency.as_str().to_string()))
         .bind(credit.key)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+        .bind(now))?;
     Ok(CreditId::from_uuid(id))
 }
 

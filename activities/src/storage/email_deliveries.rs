@@ -1,7 +1,7 @@
 //! Which emails went out: one row per key and recipient, so a retried delivery sends nobody twice.
 
 use super::{Db, StorageError};
-use crate::with_pool;
+use crate::{execute, with_pool};
 use chrono::{DateTime, Utc};
 use livesessions_domain::Party;
 
@@ -27,18 +27,13 @@ pub async fn record_sent(
     message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    with_pool!(db, |pool| {
-        sqlx::query(
+    execute!(db, sqlx::query(
             "INSERT INTO email_deliveries (idempotency_key, recipient, message_id, sent_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (idempotency_key, recipient) DO NOTHING",
         )
         .bind(key)
         .bind(recipient.as_str())
         .bind(message_id)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+        .bind(now))?;
     Ok(())
 }

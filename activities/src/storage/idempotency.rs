@@ -2,7 +2,7 @@
 //! same request get it back instead of acting again.
 
 use super::{Db, StorageError};
-use crate::with_pool;
+use crate::{execute, with_pool};
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// What a request with a key may do.
@@ -33,19 +33,14 @@ pub async fn claim(
     now: DateTime<Utc>,
     stale_after: TimeDelta,
 ) -> Result<Claim, StorageError> {
-    let inserted = with_pool!(db, |pool| {
-        sqlx::query(
+    let inserted = execute!(db, sqlx::query(
             "INSERT INTO idempotency (caller, idempotency_key, request_hash, status_code, response_body, created_at)
              VALUES ($1, $2, $3, NULL, NULL, $4) ON CONFLICT (caller, idempotency_key) DO NOTHING",
         )
         .bind(caller)
         .bind(key)
         .bind(request_hash)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+        .bind(now))?;
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }
@@ -68,19 +63,14 @@ pub async fn claim(
             Ok(Claim::Replay { status: u16::try_from(status).unwrap_or(500), body })
         }
         _ if created_at < now - stale_after => {
-            let taken = with_pool!(db, |pool| {
-                sqlx::query(
+            let taken = execute!(db, sqlx::query(
                     "UPDATE idempotency SET created_at = $3
                      WHERE caller = $1 AND idempotency_key = $2 AND status_code IS NULL AND created_at = $4",
                 )
                 .bind(caller)
                 .bind(key)
                 .bind(now)
-                .bind(created_at)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-            })?;
+                .bind(created_at))?;
             Ok(if taken == 1 { Claim::Fresh } else { Claim::InProgress })
         }
         _ => Ok(Claim::InProgress),
@@ -95,29 +85,19 @@ pub async fn complete(
     status: u16,
     body: &[u8],
 ) -> Result<(), StorageError> {
-    with_pool!(db, |pool| {
-        sqlx::query("UPDATE idempotency SET status_code = $3, response_body = $4 WHERE caller = $1 AND idempotency_key = $2")
+    execute!(db, sqlx::query("UPDATE idempotency SET status_code = $3, response_body = $4 WHERE caller = $1 AND idempotency_key = $2")
             .bind(caller)
             .bind(key)
             .bind(i32::from(status))
-            .bind(body)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-    })?;
+            .bind(body))?;
     Ok(())
 }
 
 /// Gives a claim up (the request failed on our side and changed nothing): the key may be used
 /// again.
 pub async fn release(db: &Db, caller: &str, key: &str) -> Result<(), StorageError> {
-    with_pool!(db, |pool| {
-        sqlx::query("DELETE FROM idempotency WHERE caller = $1 AND idempotency_key = $2 AND status_code IS NULL")
+    execute!(db, sqlx::query("DELETE FROM idempotency WHERE caller = $1 AND idempotency_key = $2 AND status_code IS NULL")
             .bind(caller)
-            .bind(key)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-    })?;
+            .bind(key))?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! anything twice. Credit balances are sums of postings.
 
 use super::{Db, StorageError, WriteTx, parse_column};
-use crate::{with_pool, with_tx};
+use crate::{execute_in, with_pool};
 use chrono::{DateTime, Utc};
 use livesessions_domain::text_enum;
 use livesessions_domain::{ClientId, Money, SessionId};
@@ -213,8 +213,7 @@ pub(crate) async fn post(
 ) -> Result<bool, StorageError> {
     check_balanced(entry)?;
     let id = Uuid::new_v4();
-    let inserted = with_tx!(tx, |conn| {
-        sqlx::query(
+    let inserted = execute_in!(tx, sqlx::query(
             "INSERT INTO ledger_transactions (id, idempotency_key, kind, client_id, session_id, workflow_id,
                                               processor_ref, occurred_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -227,28 +226,19 @@ pub(crate) async fn post(
         .bind(entry.session_id.map(|s| s.as_uuid()))
         .bind(entry.session_id.map(|s| s.workflow_id()))
         .bind(entry.processor_ref)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+        .bind(now))?;
     if inserted == 0 {
         return Ok(false);
     }
     for posting in &entry.postings {
-        with_tx!(tx, |conn| {
-            sqlx::query(
+        execute_in!(tx, sqlx::query(
                 "INSERT INTO ledger_postings (id, transaction_id, account, unit, amount) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(Uuid::new_v4())
             .bind(id)
             .bind(&posting.account)
             .bind(&posting.unit)
-            .bind(posting.amount)
-            .execute(&mut *conn)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
+            .bind(posting.amount))?;
     }
     Ok(true)
 }

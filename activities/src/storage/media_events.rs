@@ -1,7 +1,7 @@
 //! Media service events already handled, so a repeated event is recognised.
 
 use super::{Db, StorageError};
-use crate::with_pool;
+use crate::{execute, with_pool};
 use chrono::{DateTime, Utc};
 use livesessions_domain::RoomId;
 
@@ -24,15 +24,10 @@ pub async fn record(
     room: RoomId,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    with_pool!(db, |pool| {
-        sqlx::query("INSERT INTO media_events (id, kind, room_id, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
+    execute!(db, sqlx::query("INSERT INTO media_events (id, kind, room_id, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
             .bind(id)
             .bind(kind)
             .bind(room.as_uuid())
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-    })?;
+            .bind(now))?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! token per person, working only inside the room's join window.
 
 use super::{Db, StorageError, parse_column};
-use crate::{with_pool, with_tx};
+use crate::{execute, with_pool, with_tx};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -235,13 +235,11 @@ pub async fn record_join(
 
 /// Ends a room (the first time only).
 pub async fn end(db: &Db, room: RoomId, now: DateTime<Utc>) -> Result<(), StorageError> {
-    with_pool!(db, |pool| {
+    execute!(
+        db,
         sqlx::query("UPDATE media_rooms SET ended_at = COALESCE(ended_at, $2) WHERE id = $1")
             .bind(room.as_uuid())
             .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-    })?;
+    )?;
     Ok(())
 }

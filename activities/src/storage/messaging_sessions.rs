@@ -1,7 +1,7 @@
 //! The `messaging_sessions` read model, written by the messaging session workflow.
 
 use super::{Db, StorageError};
-use crate::with_pool;
+use crate::{execute, with_pool};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{MessagingSnapshot, SessionId};
 use sqlx::types::Json;
@@ -14,8 +14,7 @@ pub async fn record(
 ) -> Result<(), StorageError> {
     let version = i64::try_from(snapshot.version)
         .map_err(|_| StorageError::Corrupt("messaging session version overflows".into()))?;
-    with_pool!(db, |pool| {
-        sqlx::query(
+    execute!(db, sqlx::query(
             "INSERT INTO messaging_sessions (id, workflow_id, client_id, provider_id, state, version, snapshot, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, version = excluded.version,
@@ -29,11 +28,7 @@ pub async fn record(
         .bind(snapshot.state.as_str())
         .bind(version)
         .bind(Json(snapshot))
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+        .bind(now))?;
     Ok(())
 }
 

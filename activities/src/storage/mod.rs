@@ -44,6 +44,15 @@ macro_rules! with_pool {
     };
 }
 
+/// Executes the statement `$query` (built once per backend) on the pool of a [`Db`]; answers the
+/// number of rows it affected.
+#[macro_export]
+macro_rules! execute {
+    ($db:expr, $query:expr) => {
+        $crate::with_pool!($db, |pool| $query.execute(pool).await.map(|done| done.rows_affected()))
+    };
+}
+
 /// Something the database refused or could not do.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -150,6 +159,18 @@ macro_rules! with_tx {
                 $body
             }
         }
+    };
+}
+
+/// Executes the statement `$query` (built once per backend) inside a [`WriteTx`]; answers the
+/// number of rows it affected.
+#[macro_export]
+macro_rules! execute_in {
+    ($tx:expr, $query:expr) => {
+        $crate::with_tx!($tx, |conn| $query
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()))
     };
 }
 

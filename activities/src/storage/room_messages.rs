@@ -1,7 +1,7 @@
 //! What a client's room shows: reminders, prompts and notices, newest last.
 
 use super::{Db, StorageError};
-use crate::with_pool;
+use crate::{execute, with_pool};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, SessionId};
 use sqlx::FromRow;
@@ -69,8 +69,7 @@ pub async fn post(
     message: &NewRoomMessage<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    with_pool!(db, |pool| {
-        sqlx::query(
+    execute!(db, sqlx::query(
             "INSERT INTO room_messages (id, client_id, session_id, kind, body, idempotency_key, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (idempotency_key) DO NOTHING",
@@ -81,11 +80,7 @@ pub async fn post(
         .bind(message.kind)
         .bind(message.body)
         .bind(message.key)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+        .bind(now))?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! and filter endpoints search by. Only the workflow's activities write it.
 
 use super::{Db, StorageError, WriteTx};
-use crate::{with_pool, with_tx};
+use crate::{execute, execute_in, with_pool, with_tx};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, ProviderId, SessionId, SessionSnapshot, SessionState};
 use sqlx::types::Json;
@@ -16,8 +16,7 @@ pub(crate) async fn upsert(
 ) -> Result<(), StorageError> {
     let version = i64::try_from(snapshot.version)
         .map_err(|_| StorageError::Corrupt("session version overflows".into()))?;
-    with_tx!(tx, |conn| {
-        sqlx::query(
+    execute_in!(tx, sqlx::query(
             "INSERT INTO sessions (id, workflow_id, client_id, provider_id, state, starts_at, ends_at,
                                    version, snapshot, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -35,11 +34,7 @@ pub(crate) async fn upsert(
         .bind(snapshot.ends_at())
         .bind(version)
         .bind(Json(snapshot))
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+        .bind(now))?;
     Ok(())
 }
 
@@ -57,7 +52,7 @@ const PROVIDER_NO_OVERLAP: &str = "sessions_provider_no_overlap";
 const CLIENT_NO_OVERLAP: &str = "sessions_client_no_overlap";
 
 /// Whether a write failed on one of the no-overlap constraints (PostgreSQL), and whose.
-pub fn clash_of(error: &StorageError) -> Option<Clash> {
+fn clash_of(error: &StorageError) -> Option<Clash> {
     match error.constraint() {
         Some(PROVIDER_NO_OVERLAP) => Some(Clash::Provider),
         Some(CLIENT_NO_OVERLAP) => Some(Clash::Client),
@@ -65,18 +60,78 @@ pub fn clash_of(error: &StorageError) -> Option<Clash> {
     }
 }
 
-/// Which other session (requested or confirmed) of the provider or the client overlaps
-/// `[starts_at, ends_at)`, checked inside the caller's write transaction. On SQLite, where
-/// writers go one at a time, this check is the guard; on PostgreSQL the exclusion constraints
-/// are, and this only answers the common case early.
-pub(crate) async fn clash(
+/// The time a session wants to hold, `[starts_at, ends_at)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slot {
+    /// The session.
+    pub session: SessionId,
+    /// Its provider.
+    pub provider: ProviderId,
+    /// Its client.
+    pub client: ClientId,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: DateTime<Utc>,
+}
+
+impl Slot {
+    /// The time `snapshot` has.
+    pub(crate) fn of(snapshot: &SessionSnapshot) -> Self {
+        Self {
+            session: snapshot.id,
+            provider: snapshot.provider_id,
+            client: snapshot.client_id,
+            starts_at: snapshot.starts_at,
+            ends_at: snapshot.ends_at(),
+        }
+    }
+}
+
+/// How [`hold`] writes a free slot.
+pub(crate) enum SlotWrite<'a> {
+    /// The session's first row, at `now`.
+    First(&'a SessionSnapshot, DateTime<Utc>),
+    /// The session's row, moved to the slot's time and holding it again (state `requested`;
+    /// the workflow's next snapshot agrees).
+    Move,
+}
+
+/// Holds `slot` inside the caller's write transaction, unless another session (requested or
+/// confirmed) of the provider or the client overlaps it: answers whose, and writes nothing.
+/// On SQLite, where writers go one at a time, the check here is the guard; on PostgreSQL the
+/// exclusion constraints are (a concurrent winner makes the write fail on them), and the check
+/// only answers the common case early.
+pub(crate) async fn hold(
     tx: &mut WriteTx,
-    session: SessionId,
-    provider: ProviderId,
-    client: ClientId,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
+    slot: &Slot,
+    write: SlotWrite<'_>,
 ) -> Result<Option<Clash>, StorageError> {
+    if let Some(clash) = clash(tx, slot).await? {
+        return Ok(Some(clash));
+    }
+    let written = match write {
+        SlotWrite::First(snapshot, now) => upsert(tx, snapshot, now).await,
+        SlotWrite::Move => execute_in!(
+            tx,
+            sqlx::query(
+                "UPDATE sessions SET starts_at = $2, ends_at = $3, state = 'requested' WHERE id = $1",
+            )
+            .bind(slot.session.as_uuid())
+            .bind(slot.starts_at)
+            .bind(slot.ends_at)
+        )
+        .map(|_| ())
+        .map_err(StorageError::from),
+    };
+    match written {
+        Ok(()) => Ok(None),
+        Err(error) => clash_of(&error).map(Some).ok_or(error),
+    }
+}
+
+/// Which other session holding its slot overlaps `slot`, the provider's first.
+async fn clash(tx: &mut WriteTx, slot: &Slot) -> Result<Option<Clash>, StorageError> {
     let owners: Vec<(Uuid,)> = with_tx!(tx, |conn| {
         sqlx::query_as(
             "SELECT provider_id FROM sessions
@@ -84,41 +139,19 @@ pub(crate) async fn clash(
                AND (provider_id = $2 OR client_id = $3)
                AND starts_at < $5 AND ends_at > $4",
         )
-        .bind(session.as_uuid())
-        .bind(provider.as_uuid())
-        .bind(client.as_uuid())
-        .bind(starts_at)
-        .bind(ends_at)
+        .bind(slot.session.as_uuid())
+        .bind(slot.provider.as_uuid())
+        .bind(slot.client.as_uuid())
+        .bind(slot.starts_at)
+        .bind(slot.ends_at)
         .fetch_all(&mut *conn)
         .await
     })?;
     Ok(match owners.first() {
         None => None,
-        Some(_) if owners.iter().any(|(p,)| *p == provider.as_uuid()) => Some(Clash::Provider),
+        Some(_) if owners.iter().any(|(p,)| *p == slot.provider.as_uuid()) => Some(Clash::Provider),
         Some(_) => Some(Clash::Client),
     })
-}
-
-/// Moves a session's row to a new time, holding its slot again (state `requested`), inside the
-/// caller's transaction; the workflow's next snapshot agrees.
-pub(crate) async fn move_slot(
-    tx: &mut WriteTx,
-    session: SessionId,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    with_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE sessions SET starts_at = $2, ends_at = $3, state = 'requested' WHERE id = $1",
-        )
-        .bind(session.as_uuid())
-        .bind(starts_at)
-        .bind(ends_at)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
-    Ok(())
 }
 
 /// The provider's (or, with `None`, every provider's) sessions holding a slot that overlaps
@@ -175,14 +208,12 @@ pub(crate) async fn exists(tx: &mut WriteTx, id: SessionId) -> Result<bool, Stor
 
 /// Keeps why a session was cancelled, for operators (outside the snapshot and workflow history).
 pub async fn set_cancel_reason(db: &Db, id: SessionId, reason: &str) -> Result<(), StorageError> {
-    with_pool!(db, |pool| {
+    execute!(
+        db,
         sqlx::query("UPDATE sessions SET cancel_reason = $2 WHERE id = $1")
             .bind(id.as_uuid())
             .bind(reason)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
