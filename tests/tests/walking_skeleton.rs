@@ -35,6 +35,17 @@ fn assert_error(body: &Value, code: &str) {
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
 }
 
+/// `POST /v1/sessions/{id}/{action}` (`confirm`, `decline`) with an empty body, as `role` `person`.
+async fn answer(
+    app: &TestApp,
+    id: SessionId,
+    action: &str,
+    role: Role,
+    person: impl ToString,
+) -> (StatusCode, Value) {
+    app.post(&format!("/v1/sessions/{id}/{action}"), &app.token(role, person), json!({})).await
+}
+
 async fn main_path_reaches_completed(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
     let (client, provider) = app.subscriber_and_therapist().await;
@@ -106,27 +117,13 @@ async fn decline_releases_the_credit(backend: Backend) {
     let id = session_id(&body);
 
     // The client cannot answer for the provider, and another provider cannot see the request.
-    let (status, body) = app
-        .post(&format!("/v1/sessions/{id}/decline"), &app.token(Role::Client, client), json!({}))
-        .await;
+    let (status, body) = answer(&app, id, "decline", Role::Client, client).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let stranger = app.new_provider("therapist").await;
-    let (status, body) = app
-        .post(
-            &format!("/v1/sessions/{id}/decline"),
-            &app.token(Role::Provider, stranger),
-            json!({}),
-        )
-        .await;
+    let (status, body) = answer(&app, id, "decline", Role::Provider, stranger).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
-    let (status, body) = app
-        .post(
-            &format!("/v1/sessions/{id}/decline"),
-            &app.token(Role::Provider, provider),
-            json!({}),
-        )
-        .await;
+    let (status, body) = answer(&app, id, "decline", Role::Provider, provider).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "declined");
     assert_eq!(body["outcome"], "provider_declined");
@@ -142,13 +139,7 @@ async fn decline_releases_the_credit(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND, "another provider does not: {body}");
 
     // A second answer is refused and changes nothing.
-    let (status, body) = app
-        .post(
-            &format!("/v1/sessions/{id}/confirm"),
-            &app.token(Role::Provider, provider),
-            json!({}),
-        )
-        .await;
+    let (status, body) = answer(&app, id, "confirm", Role::Provider, provider).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_error(&body, "not_awaiting_confirmation");
     assert_eq!(app.wait_for_state(id, SessionState::Declined).await.version, session.version);
@@ -183,13 +174,7 @@ async fn expiry_releases_the_credit_and_tells_the_client(backend: Backend) {
     assert_eq!(messages[0]["kind"], "session_expired");
     assert!(messages[0]["body"].as_str().unwrap().contains("pick another time"), "{body}");
 
-    let (status, body) = app
-        .post(
-            &format!("/v1/sessions/{id}/confirm"),
-            &app.token(Role::Provider, provider),
-            json!({}),
-        )
-        .await;
+    let (status, body) = answer(&app, id, "confirm", Role::Provider, provider).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_error(&body, "not_awaiting_confirmation");
 }
@@ -385,13 +370,7 @@ async fn a_room_ending_with_the_joins_still_completes(backend: Backend) {
         app.request_session(client, provider, Utc::now() + TimeDelta::minutes(1)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = session_id(&body);
-    let (status, body) = app
-        .post(
-            &format!("/v1/sessions/{id}/confirm"),
-            &app.token(Role::Provider, provider),
-            json!({}),
-        )
-        .await;
+    let (status, body) = answer(&app, id, "confirm", Role::Provider, provider).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let now = Utc::now();
