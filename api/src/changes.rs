@@ -3,38 +3,26 @@
 //! refused one changes nothing and answers with the workflow's precise reason.
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::error::{ApiError, ErrorBody, StillRunning};
+use crate::extract::{ApiJson, ApiPath, StrictJson};
 use crate::sessions::{steer, visible_session};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
+use axum::http::HeaderMap;
+use chrono::Utc;
 use livesessions_activities::storage::sessions;
 use livesessions_domain::booking::check_notice;
+use livesessions_domain::lifecycle::{Cancel, Change, Reschedule};
 use livesessions_domain::{
-    Modality, NextAuthorization, Party, Refusal, RefusalCode, Role, SessionId, SessionSnapshot,
+    NextAuthorization, Party, Refusal, RefusalCode, Role, SessionId, SessionSnapshot,
 };
-use livesessions_workflows::{Cancel, Reschedule};
 use serde::Deserialize;
-
-/// The body of `POST /v1/sessions/{id}/reschedule`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RescheduleBody {
-    /// The new start (RFC 3339 with an offset).
-    pub starts_at: DateTime<Utc>,
-    /// Must be `true`; for a late reschedule, it accepts losing the credit and the fee.
-    pub accept_cancellation_policy: bool,
-    /// Optional; any modality other than the booked one is refused
-    /// (`422 modality_change_requires_rebooking`).
-    pub modality: Option<Modality>,
-}
 
 /// Moves the session to a new time; the provider confirms again, the same credit holds it.
 /// Closer to a confirmed start than `policy.late_cancel_window` it is late: the credit is lost,
 /// the fee charged once, and another credit holds the new time.
-#[utoipa::path(post, path = "/v1/sessions/{id}/reschedule", tag = "sessions", request_body = RescheduleBody,
+#[utoipa::path(post, path = "/v1/sessions/{id}/reschedule", tag = "sessions", request_body = Reschedule,
     params(("id" = SessionId, Path)),
     responses((status = 200, body = SessionSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody, description = "no_credit for a late reschedule"), (status = 403, body = ErrorBody),
@@ -44,20 +32,14 @@ pub struct RescheduleBody {
 pub async fn reschedule(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
-    ApiJson(body): ApiJson<RescheduleBody>,
+    StrictJson(body): StrictJson<Reschedule>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     check_notice(body.starts_at, &state.policy, Utc::now())?;
-    let request = Reschedule {
-        starts_at: body.starts_at,
-        accept_cancellation_policy: body.accept_cancellation_policy,
-        modality: body.modality,
-    };
     let roles = [Role::Client, Role::Service];
-    steer(&state, &caller, id, &roles, RefusalCode::SessionStateConflict, || {
-        state.sessions.reschedule(id, request)
-    })
-    .await
+    let change = Change::Reschedule(body);
+    steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change).await
 }
 
 /// The body of `POST /v1/sessions/{id}/cancel`.
@@ -74,11 +56,13 @@ pub struct CancelBody {
 #[utoipa::path(post, path = "/v1/sessions/{id}/cancel", tag = "sessions", request_body = CancelBody,
     params(("id" = SessionId, Path)),
     responses((status = 200, body = SessionSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict")),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict, change_in_progress"),
+        (status = 202, body = StillRunning, description = "not answered in time; it may still take effect")),
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
@@ -87,10 +71,10 @@ pub async fn cancel(
     }
     let by = if caller.role == Role::Provider { Party::Provider } else { Party::Client };
     let roles = [Role::Client, Role::Provider, Role::Service];
-    let cancelled = steer(&state, &caller, id, &roles, RefusalCode::SessionStateConflict, || {
-        state.sessions.cancel(id, Cancel { by })
-    })
-    .await?;
+    let change = Change::Cancel(Cancel { by });
+    let cancelled =
+        steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change)
+            .await?;
     if let Some(reason) = &body.reason {
         sessions::set_cancel_reason(&state.db, id, reason).await?;
     }
@@ -102,25 +86,26 @@ pub async fn cancel(
 #[utoipa::path(post, path = "/v1/sessions/{id}/provider-unavailable", tag = "sessions",
     params(("id" = SessionId, Path)),
     responses((status = 200, body = SessionSnapshot), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict")),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict, change_in_progress"),
+        (status = 202, body = StillRunning, description = "not answered in time; it may still take effect")),
     security(("bearer" = [])))]
 pub async fn provider_unavailable(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     let roles = [Role::Provider, Role::Service];
-    steer(&state, &caller, id, &roles, RefusalCode::SessionStateConflict, || {
-        state.sessions.provider_unavailable(id)
-    })
-    .await
+    let change = Change::ProviderUnavailable;
+    steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change).await
 }
 
 /// The estimate of the next insurance session, offered after this one completed.
 #[utoipa::path(get, path = "/v1/sessions/{id}/next-estimate", tag = "sessions",
     params(("id" = SessionId, Path)),
     responses((status = 200, body = NextAuthorization), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict")),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict, change_in_progress"),
+        (status = 202, body = StillRunning, description = "not answered in time; it may still take effect")),
     security(("bearer" = [])))]
 pub async fn next_estimate(
     State(state): State<AppState>,
@@ -150,11 +135,11 @@ pub async fn next_estimate(
 pub async fn authorize_next(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     let roles = [Role::Client, Role::Service];
-    steer(&state, &caller, id, &roles, RefusalCode::AuthorizationWindowClosed, || {
-        state.sessions.authorize_next(id)
-    })
-    .await
+    let change = Change::AuthorizeNext;
+    steer(&state, &caller, &headers, id, &roles, RefusalCode::AuthorizationWindowClosed, change)
+        .await
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use livesessions_activities::billing::BillingError;
 use livesessions_activities::storage::StorageError;
 use livesessions_domain::refusal::RefusalKind;
-use livesessions_domain::{ParseError, Refusal};
+use livesessions_domain::{ParseError, Refusal, SessionId, SessionSnapshot};
 use livesessions_worker::SessionCallError;
 use serde::Serialize;
 
@@ -34,9 +34,41 @@ pub enum ApiError {
     /// `503 service_unavailable`: a dependency did not answer; nothing was changed by this request.
     #[error("{0}")]
     Unavailable(String),
+    /// `202 Accepted`, not a failure: the request reached the session's workflow (or may have)
+    /// but its answer did not come in time. It may still take effect; `Location` says where to
+    /// look, and a retry with the same `Idempotency-Key` answers what it did.
+    #[error("{0}")]
+    Pending(StillRunning),
     /// `500 internal_error`: a bug or a broken database; the details go to the log only.
     #[error(transparent)]
     Internal(anyhow::Error),
+}
+
+/// The body of a `202 Accepted`: the session as it is now (absent while a booking is not yet
+/// held) and where to follow it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StillRunning {
+    /// The session the request is about.
+    pub id: SessionId,
+    /// `/v1/sessions/{id}`: poll it (a booking answers `404` until it is held).
+    pub location: String,
+    /// Why there is no final answer yet.
+    pub message: String,
+    /// The session as the read model has it now.
+    pub session: Option<SessionSnapshot>,
+}
+
+impl StillRunning {
+    /// The answer for `id`, whose workflow did not answer in time.
+    pub fn new(id: SessionId, reason: String, session: Option<SessionSnapshot>) -> Self {
+        Self { id, location: format!("/v1/sessions/{id}"), message: reason, session }
+    }
+}
+
+impl std::fmt::Display for StillRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// The body of every error response.
@@ -74,12 +106,21 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable".into())
             }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error".into()),
+            ApiError::Pending(_) => (StatusCode::ACCEPTED, "still_running".into()),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Pending(answer) = self {
+            let location = answer.location.clone();
+            let mut response = (StatusCode::ACCEPTED, Json(answer)).into_response();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&location) {
+                response.headers_mut().insert(axum::http::header::LOCATION, value);
+            }
+            return response;
+        }
         let (status, code) = self.status_and_code();
         let message = match &self {
             ApiError::Refused(refusal) => refusal.message.clone(),
@@ -135,6 +176,9 @@ impl From<SessionCallError> for ApiError {
             SessionCallError::Refused(refusal) => ApiError::Refused(refusal),
             SessionCallError::NotRunning => ApiError::NotFound,
             SessionCallError::Unavailable(reason) => ApiError::Unavailable(reason),
+            SessionCallError::Pending { session, reason } => {
+                ApiError::Pending(StillRunning::new(session, reason, None))
+            }
         }
     }
 }

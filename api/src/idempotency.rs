@@ -1,7 +1,10 @@
 //! `Idempotency-Key` on `POST` requests (API.md): the same key with the same request answers
 //! the first response without acting again; with another request, `422 idempotency_key_reused`.
 //! Keys belong to the caller (role and subject of the bearer token). A request that fails on our
-//! side (`5xx`) changed nothing, so its key is freed for a retry.
+//! side (`5xx`) changed nothing, so its key is freed for a retry. A `202` (the session's workflow
+//! did not answer in time) frees it too: the handlers derive the session id of a booking and the
+//! update id of a change from the key, so the retry reaches the same booking or change in the
+//! workflow and answers what it did.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -27,6 +30,15 @@ fn caller_of(state: &AppState, request: &Request) -> Option<String> {
     let token = request.headers().get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
     let claims = state.keys.verify(token.trim()).ok()?;
     Some(format!("{}:{}", claims.role, claims.sub))
+}
+
+/// A stable id for what a caller's request with `key` does (a session id, an update id): the
+/// same caller and key always give the same id.
+pub fn derived_id(caller: &crate::auth::Caller, key: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{}:{}:{key}", caller.role, caller.sub).as_bytes(),
+    )
 }
 
 /// The key of a request, if it has a well-formed one.
@@ -92,7 +104,7 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
             let response = next.run(Request::from_parts(parts, Body::from(body))).await;
             let (parts, body) = response.into_parts();
             let body = to_bytes(body, MAX_BODY).await.map_err(|e| ApiError::Internal(e.into()))?;
-            if parts.status.is_server_error() {
+            if parts.status.is_server_error() || parts.status == StatusCode::ACCEPTED {
                 idempotency::release(&state.db, &caller, &key).await?;
             } else {
                 idempotency::complete(&state.db, &caller, &key, parts.status.as_u16(), &body)

@@ -1,92 +1,71 @@
 //! `/v1/sessions`: request a live session, read and list sessions, and the provider's answer.
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::error::{ApiError, ErrorBody, StillRunning};
+use crate::extract::{ApiPath, ApiQuery, StrictJson};
 use crate::idempotency;
 use crate::people::{known_client, known_provider};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use livesessions_activities::storage::sessions;
 use livesessions_activities::storage::sessions::{SessionCursor, SessionFilter};
+use livesessions_domain::lifecycle::Change;
 use livesessions_domain::{
-    BookingRequest, ClientId, Modality, ProviderId, ProviderProfile, Refusal, RefusalCode, Role,
-    Service, SessionId, SessionSnapshot, SessionState, TimeZoneName,
+    BookingRequest, ClientId, ProviderId, ProviderProfile, Refusal, RefusalCode, Role, SessionId,
+    SessionSnapshot, SessionState,
 };
 use livesessions_worker::SessionCallError;
 use livesessions_workflows::LiveSessionInput;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-/// The body of `POST /v1/sessions`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewSession {
-    /// Who books.
-    pub client_id: ClientId,
-    /// With whom.
-    pub provider_id: ProviderId,
-    /// `therapy` or `psychiatry`.
-    pub service: Service,
-    /// `video`, `audio` or `chat`.
-    pub modality: Modality,
-    /// A length the client's plan offers.
-    pub duration_minutes: u32,
-    /// RFC 3339 with an offset.
-    pub starts_at: DateTime<Utc>,
-    /// IANA zone for messages and invites.
-    pub time_zone: TimeZoneName,
-    /// Must be `true`.
-    pub accept_cancellation_policy: bool,
-    /// `true` to buy a credit when none is left (plans that sell credits).
-    #[serde(default)]
-    pub purchase_credit: bool,
-}
 
 /// Requests a live session: the rules are checked, then the session's workflow starts and holds
-/// the booking and a credit. Answers with the requested session.
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = NewSession,
-    responses((status = 201, body = SessionSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+/// the booking and a credit. Answers with the requested session. With an `Idempotency-Key`, the
+/// session id derives from it: a retry answers what the first request did, whenever it comes.
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = BookingRequest,
+    responses((status = 201, body = SessionSnapshot),
+        (status = 202, body = StillRunning, description = "the workflow did not answer in time; the booking may still be held: retry with the same Idempotency-Key or poll Location"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody, description = "no_credit, authorization_required"), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "slot_taken"),
         (status = 422, body = ErrorBody, description = "psychiatry_requires_video, modality_not_in_plan, …"),
-        (status = 503, body = ErrorBody)),
+        (status = 503, body = ErrorBody, description = "Temporal did not take the request: nothing was booked")),
     security(("bearer" = [])))]
 pub async fn request_session(
     State(state): State<AppState>,
     caller: Caller,
     headers: axum::http::HeaderMap,
-    ApiJson(body): ApiJson<NewSession>,
+    StrictJson(booking): StrictJson<BookingRequest>,
 ) -> Result<(StatusCode, Json<SessionSnapshot>), ApiError> {
     caller.require(&[Role::Client, Role::Service])?;
-    if caller.role == Role::Client && !caller.is_client(body.client_id) {
+    if caller.role == Role::Client && !caller.is_client(booking.client_id) {
         return Err(ApiError::Forbidden);
     }
-    let client = known_client(&state, body.client_id).await?;
-    let provider = known_provider(&state, body.provider_id).await?;
+    let session_id = match idempotency::key_of(&headers)? {
+        Some(key) => {
+            let session_id = SessionId::from_uuid(idempotency::derived_id(&caller, &key));
+            if let Some(first) = first_answer(&state, session_id).await? {
+                return Ok((StatusCode::CREATED, Json(first)));
+            }
+            session_id
+        }
+        None => SessionId::random(),
+    };
+    let client = known_client(&state, booking.client_id).await?;
+    let provider = known_provider(&state, booking.provider_id).await?;
     let plan = state.plans.get(&client.plan).ok_or_else(|| {
         Refusal::new(
             RefusalCode::UnknownPlan,
             format!("the client's plan {:?} is no longer offered", client.plan),
         )
     })?;
-    let request = BookingRequest {
-        client_id: body.client_id,
-        provider_id: body.provider_id,
-        service: body.service,
-        modality: body.modality,
-        duration_minutes: body.duration_minutes,
-        starts_at: body.starts_at,
-        time_zone: body.time_zone,
-        accept_cancellation_policy: body.accept_cancellation_policy,
-    };
     let profile = ProviderProfile { specialty: provider.specialty };
-    let terms = request.check(plan, profile, &state.policy, Utc::now())?;
-    let purchase = match body.purchase_credit {
+    let terms = booking.check(plan, profile, &state.policy, Utc::now())?;
+    let purchase = match booking.purchase_credit {
         false => None,
         true => Some(plan.credit_price().filter(|_| client.coverage.uses_credits()).ok_or_else(
             || {
@@ -97,24 +76,9 @@ pub async fn request_session(
             },
         )?),
     };
-    // With an Idempotency-Key the session id is the key's own, so a retry after a lost answer
-    // reaches the same workflow instead of booking twice.
-    let session_id = match idempotency::key_of(&headers)? {
-        Some(key) => SessionId::from_uuid(Uuid::new_v5(
-            &Uuid::NAMESPACE_OID,
-            format!("{}:{}:{key}", caller.role, caller.sub).as_bytes(),
-        )),
-        None => SessionId::random(),
-    };
     let input = LiveSessionInput {
         session_id,
-        client_id: request.client_id,
-        provider_id: request.provider_id,
-        service: request.service,
-        modality: request.modality,
-        duration_minutes: request.duration_minutes,
-        starts_at: request.starts_at,
-        time_zone: request.time_zone,
+        booking,
         coverage: client.coverage,
         terms,
         purchase,
@@ -123,6 +87,22 @@ pub async fn request_session(
     };
     let session = state.sessions.request(input).await?;
     Ok((StatusCode::CREATED, Json(session)))
+}
+
+/// What an earlier request under the same Idempotency-Key booked: the held session (the read
+/// model has it), or the answer of its still-running workflow; `None` when there was none.
+async fn first_answer(
+    state: &AppState,
+    session_id: SessionId,
+) -> Result<Option<SessionSnapshot>, ApiError> {
+    if let Some(held) = sessions::get(&state.db, session_id).await? {
+        return Ok(Some(held));
+    }
+    match state.sessions.booking_answer(session_id).await {
+        Ok(session) => Ok(Some(session)),
+        Err(SessionCallError::NotRunning) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// The session, if the caller may see it; `404` otherwise.
@@ -240,29 +220,34 @@ pub async fn list_sessions(
     Ok(Json(SessionList { sessions: page.sessions, next_cursor: page.next.map(encode_cursor) }))
 }
 
-/// Asks the workflow of a session the caller may see (and may change: one of `roles`). A
-/// workflow that has already ended answers `409 closed_code`, naming the session's state.
-pub(crate) async fn steer<Call, Answer>(
+/// Asks the workflow of a session the caller may see (and may change: one of `roles`) for a
+/// change. A workflow that has already ended answers `409 closed_code`, naming the session's
+/// state; one that does not answer in time answers `202` with the session as it now is. With an
+/// `Idempotency-Key`, the update id derives from it, so a retry is the same change.
+pub(crate) async fn steer(
     state: &AppState,
     caller: &Caller,
+    headers: &HeaderMap,
     id: SessionId,
     roles: &[Role],
     closed_code: RefusalCode,
-    call: Call,
-) -> Result<Json<SessionSnapshot>, ApiError>
-where
-    Call: FnOnce() -> Answer,
-    Answer: std::future::Future<Output = Result<SessionSnapshot, SessionCallError>>,
-{
+    change: Change,
+) -> Result<Json<SessionSnapshot>, ApiError> {
     caller.require(roles)?;
     let session = visible_session(state, caller, id).await?;
-    match call().await {
+    let update_id =
+        idempotency::key_of(headers)?.map(|key| idempotency::derived_id(caller, &key).to_string());
+    match state.sessions.change(id, change, update_id).await {
         Ok(session) => Ok(Json(session)),
         Err(SessionCallError::NotRunning) => Err(Refusal::new(
             closed_code,
             format!("the session is {} and its story has ended", session.state),
         )
         .into()),
+        Err(SessionCallError::Pending { session: id, reason }) => {
+            let now = sessions::get(&state.db, id).await?;
+            Err(ApiError::Pending(StillRunning::new(id, reason, now)))
+        }
         Err(other) => Err(other.into()),
     }
 }
@@ -271,17 +256,25 @@ where
 #[utoipa::path(post, path = "/v1/sessions/{id}/confirm", tag = "sessions",
     params(("id" = SessionId, Path)),
     responses((status = 200, body = SessionSnapshot), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "not_awaiting_confirmation"), (status = 503, body = ErrorBody)),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "not_awaiting_confirmation, change_in_progress"),
+        (status = 202, body = StillRunning, description = "not answered in time; it may still take effect"), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn confirm_session(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     let roles = [Role::Provider, Role::Service];
-    steer(&state, &caller, id, &roles, RefusalCode::NotAwaitingConfirmation, || {
-        state.sessions.confirm(id)
-    })
+    steer(
+        &state,
+        &caller,
+        &headers,
+        id,
+        &roles,
+        RefusalCode::NotAwaitingConfirmation,
+        Change::Confirm,
+    )
     .await
 }
 
@@ -289,16 +282,24 @@ pub async fn confirm_session(
 #[utoipa::path(post, path = "/v1/sessions/{id}/decline", tag = "sessions",
     params(("id" = SessionId, Path)),
     responses((status = 200, body = SessionSnapshot), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "not_awaiting_confirmation"), (status = 503, body = ErrorBody)),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "not_awaiting_confirmation, change_in_progress"),
+        (status = 202, body = StillRunning, description = "not answered in time; it may still take effect"), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn decline_session(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     let roles = [Role::Provider, Role::Service];
-    steer(&state, &caller, id, &roles, RefusalCode::NotAwaitingConfirmation, || {
-        state.sessions.decline(id)
-    })
+    steer(
+        &state,
+        &caller,
+        &headers,
+        id,
+        &roles,
+        RefusalCode::NotAwaitingConfirmation,
+        Change::Decline,
+    )
     .await
 }

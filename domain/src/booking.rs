@@ -7,9 +7,12 @@ use crate::{
     TimeZoneName,
 };
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-/// A parsed request for a live session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request for a live session: the body of `POST /v1/sessions`, and the part of the session
+/// workflow's input that says what was booked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BookingRequest {
     /// Who books.
     pub client_id: ClientId,
@@ -25,8 +28,11 @@ pub struct BookingRequest {
     pub starts_at: DateTime<Utc>,
     /// The client's zone, for messages and invites.
     pub time_zone: TimeZoneName,
-    /// Whether the client agreed to the cancellation policy.
+    /// Whether the client agreed to the cancellation policy (must be `true`).
     pub accept_cancellation_policy: bool,
+    /// `true` to buy a credit when none is left (plans that sell credits).
+    #[serde(default)]
+    pub purchase_credit: bool,
 }
 
 /// What the rules need to know about the provider.
@@ -125,6 +131,7 @@ mod tests {
             starts_at: now + TimeDelta::days(2),
             time_zone: TimeZoneName::parse("Europe/London").unwrap(),
             accept_cancellation_policy: true,
+            purchase_credit: false,
         }
     }
 

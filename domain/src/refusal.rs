@@ -72,6 +72,8 @@ pub enum RefusalCode {
     NotRefundable,
     /// The provider or the client already has a session at that time (409).
     SlotTaken,
+    /// Another change to the session is being carried out; try again once it is done (409).
+    ChangeInProgress,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -100,6 +102,7 @@ text_enum!(RefusalCode, "refusal code", {
     IdempotentRequestInProgress => "idempotent_request_in_progress",
     NotRefundable => "not_refundable",
     SlotTaken => "slot_taken",
+    ChangeInProgress => "change_in_progress",
 });
 
 impl RefusalCode {
@@ -114,7 +117,8 @@ impl RefusalCode {
             | RefusalCode::SessionStateConflict
             | RefusalCode::AuthorizationWindowClosed
             | RefusalCode::IdempotentRequestInProgress
-            | RefusalCode::SlotTaken => RefusalKind::Conflict,
+            | RefusalCode::SlotTaken
+            | RefusalCode::ChangeInProgress => RefusalKind::Conflict,
             RefusalCode::PsychiatryRequiresVideo
             | RefusalCode::ModalityNotInPlan
             | RefusalCode::DurationNotInPlan

@@ -192,7 +192,7 @@ async fn late_cancel_forfeits_the_credit_and_charges_once(backend: Backend) {
     assert_eq!(cancelled.credit.map(|c| c.status), Some(CreditStatus::Forfeited));
     assert_eq!(cancelled.fees.len(), 1);
     assert_eq!(app.credits(client).await, (available - 1, 0));
-    let key = format!("{}:late_cancel_fee", session.workflow_id);
+    let key = format!("{}:late_cancel_fee:r0", session.workflow_id);
     assert_eq!(app.charges(session.id).await, [("late_cancel_fee".to_string(), 6_500, key)]);
     let kinds = app.room_message_kinds(client).await;
     assert_eq!(kinds.last().map(String::as_str), Some("session_late_cancelled"));
@@ -276,7 +276,7 @@ async fn client_no_show_forfeits_and_charges(backend: Backend) {
     assert_eq!(ended.outcome, Some(Outcome::ClientDidNotJoin));
     assert_eq!(ended.credit.map(|c| c.status), Some(CreditStatus::Forfeited));
     assert_eq!(app.credits(client).await, (available - 1, 0));
-    let key = format!("{}:no_show_fee", session.workflow_id);
+    let key = format!("{}:no_show_fee:r0", session.workflow_id);
     assert_eq!(app.charges(session.id).await, [("no_show_fee".to_string(), 6_500, key)]);
     assert_eq!(
         app.room_message_kinds(client).await.last().map(String::as_str),

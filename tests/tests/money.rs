@@ -62,7 +62,7 @@ async fn a_fee_is_charged_once_when_the_processor_times_out_after_charging() {
         TestOptions { processor_timeout: Duration::from_secs(2), ..TestOptions::default() };
     let app = TestApp::spawn_with(Backend::Postgres, test_policy(), options).await;
     let session = late_cancellable(&app).await;
-    let key = format!("{}:late_cancel_fee", session.workflow_id);
+    let key = format!("{}:late_cancel_fee:r0", session.workflow_id);
     // The first call charges, then hangs past the client's timeout: the answer is lost.
     sandbox::plan_fault(
         &app.db,
@@ -99,7 +99,7 @@ async fn a_worker_killed_during_the_charge_charges_once() {
     let program = env!("CARGO_BIN_EXE_test-worker");
     let mut first = app.worker_process(program);
     let session = late_cancellable(&app).await;
-    let key = format!("{}:late_cancel_fee", session.workflow_id);
+    let key = format!("{}:late_cancel_fee:r0", session.workflow_id);
     sandbox::plan_fault(
         &app.db,
         &key,
@@ -186,7 +186,7 @@ async fn one_idempotency_key_acts_once() {
     assert_eq!(status, StatusCode::OK, "{first}");
     let (status, second) = cancel(&app, &session, Some("cancel-1")).await;
     assert_eq!((status, &second), (StatusCode::OK, &first));
-    let key = format!("{}:late_cancel_fee", session.workflow_id);
+    let key = format!("{}:late_cancel_fee:r0", session.workflow_id);
     assert_eq!(payments_under(&app, &key).await.len(), 1);
     assert_eq!(ledger_under(&app, &key).await.len(), 1);
     let (status, _) = cancel(&app, &session, Some("cancel-2")).await;
@@ -207,7 +207,7 @@ async fn a_declined_card_leaves_the_fee_outstanding() {
     let cancelled: SessionSnapshot = serde_json::from_value(body).unwrap();
     assert_eq!(cancelled.state, SessionState::LateCancelled);
     assert_eq!(cancelled.fees[0].status, FeeStatus::Outstanding);
-    let key = format!("{}:late_cancel_fee", session.workflow_id);
+    let key = format!("{}:late_cancel_fee:r0", session.workflow_id);
     let posted = ledger_under(&app, &key).await;
     assert_eq!(
         posted[0].amount_on(&accounts::receivable(session.client_id)),
@@ -249,7 +249,7 @@ async fn reconciliation_finds_each_planted_discrepancy() {
     let session = late_cancellable(&app).await;
     let (status, _) = cancel(&app, &session, None).await;
     assert_eq!(status, StatusCode::OK);
-    let fee_key = format!("{}:late_cancel_fee", session.workflow_id);
+    let fee_key = format!("{}:late_cancel_fee:r0", session.workflow_id);
     let response = app
         .http
         .post(format!("{}/v1/clients/{}/credits/purchase", app.address, session.client_id))

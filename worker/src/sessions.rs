@@ -2,11 +2,12 @@
 //! through here, never through raw workflow names.
 
 use crate::TemporalSettings;
+use livesessions_domain::lifecycle::Change;
 use livesessions_domain::{MessagingSnapshot, Refusal, SessionId, SessionSnapshot};
 use livesessions_workflows::search_attributes as attributes;
 use livesessions_workflows::{
-    Cancel, Delivery, DeliveryInput, Join, LiveSession, LiveSessionInput, MessagingSession,
-    MessagingSessionInput, Reschedule,
+    Delivery, DeliveryInput, Join, LiveSession, LiveSessionInput, MessagingSession,
+    MessagingSessionInput,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -14,11 +15,12 @@ use temporalio_client::errors::{
     WorkflowInteractionError, WorkflowQueryError, WorkflowUpdateError, WorkflowUpdateWithStartError,
 };
 use temporalio_client::{
-    Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowQueryOptions,
-    WorkflowSignalOptions, WorkflowStartOptions, WorkflowUpdateWithStartOptions,
+    Client, WorkflowIdConflictPolicy, WorkflowQueryOptions, WorkflowSignalOptions,
+    WorkflowStartOptions, WorkflowStartUpdateOptions, WorkflowUpdateWithStartOptions,
 };
 use temporalio_common::search_attributes::SearchAttributes;
 use temporalio_common::{HasWorkflowDefinition, UpdateDefinition};
+use tokio::time::Instant;
 
 /// Why a call to a session workflow did not get its answer.
 #[derive(Debug, thiserror::Error)]
@@ -29,9 +31,18 @@ pub enum SessionCallError {
     /// No running workflow has this id (it never existed or has ended).
     #[error("no running workflow for this session")]
     NotRunning,
-    /// Temporal or the worker did not answer in time, or failed.
+    /// Temporal did not take the call: nothing was changed.
     #[error("the session service is unavailable: {0}")]
     Unavailable(String),
+    /// The call reached the workflow (or may have) but was not answered in time: it may still
+    /// take effect. The session itself says what happened.
+    #[error("session {session} did not answer in time: {reason}")]
+    Pending {
+        /// The session asked.
+        session: SessionId,
+        /// What was not answered.
+        reason: String,
+    },
 }
 
 /// Starts and steers `LiveSession` workflows.
@@ -60,8 +71,10 @@ impl Sessions {
         &self,
         input: LiveSessionInput,
     ) -> Result<SessionSnapshot, SessionCallError> {
-        let workflow_id = input.session_id.workflow_id();
-        let starts_at: std::time::SystemTime = input.starts_at.into();
+        let session = input.session_id;
+        let workflow_id = session.workflow_id();
+        let booking = &input.booking;
+        let starts_at: std::time::SystemTime = booking.starts_at.into();
         let options = WorkflowUpdateWithStartOptions::new(
             self.task_queue.clone(),
             workflow_id,
@@ -69,89 +82,90 @@ impl Sessions {
         )
         .search_attributes(SearchAttributes::new([
             attributes::SESSION_STATE.value_set("requested".into()),
-            attributes::CLIENT_ID.value_set(input.client_id.to_string()),
-            attributes::PROVIDER_ID.value_set(input.provider_id.to_string()),
+            attributes::CLIENT_ID.value_set(booking.client_id.to_string()),
+            attributes::PROVIDER_ID.value_set(booking.provider_id.to_string()),
             attributes::SESSION_STARTS_AT.value_set(starts_at.into()),
-            attributes::MODALITY.value_set(input.modality.to_string()),
+            attributes::MODALITY.value_set(booking.modality.to_string()),
             attributes::COVERAGE.value_set(input.coverage.to_string()),
         ]))
-        .static_summary(format!("{} {} session", input.service, input.modality))
-        .update_id("request".to_string())
+        .static_summary(format!("{} {} session", booking.service, booking.modality))
+        .update_id(BOOKING_UPDATE_ID.to_string())
         .build();
-        let call = self.client.execute_update_with_start_workflow(
+        let deadline = Instant::now() + self.timeout;
+        let call = self.client.start_update_with_start_workflow(
             LiveSession::run,
             input,
             LiveSession::request,
             (),
             options,
         );
-        match self.in_time(call).await? {
-            Ok(snapshot) => Ok(snapshot),
-            Err(WorkflowUpdateWithStartError::Update(e)) => Err(update_error(e)),
-            Err(e) => Err(SessionCallError::Unavailable(e.to_string())),
-        }
+        let started = match self.until(session, deadline, call).await? {
+            Ok(started) => started,
+            Err(WorkflowUpdateWithStartError::Update(e)) => return Err(update_error(e)),
+            Err(e) => return Err(SessionCallError::Unavailable(e.to_string())),
+        };
+        let answer = self.until(session, deadline, started.get_result(Default::default())).await?;
+        answer.map_err(|e| accepted_error(session, e))
+    }
+
+    /// The booking's answer for a session whose workflow may already run (a retry under the
+    /// same Idempotency-Key): `NotRunning` when no workflow runs for it.
+    pub async fn booking_answer(&self, id: SessionId) -> Result<SessionSnapshot, SessionCallError> {
+        let update =
+            WorkflowStartUpdateOptions::builder().update_id(BOOKING_UPDATE_ID.to_string()).build();
+        self.update(id, LiveSession::request, (), update).await
     }
 
     fn handle(&self, id: SessionId) -> temporalio_client::WorkflowHandle<Client, LiveSession> {
         self.client.get_workflow_handle::<LiveSession>(id.workflow_id())
     }
 
-    /// Sends an update to the session's workflow and waits for its answer.
+    /// Sends an update to the session's workflow and waits for its answer: refused by the
+    /// validator (nothing changed), or accepted and then answered. Past the timeout it is
+    /// [`SessionCallError::Pending`]: an accepted update is carried out all the same.
     async fn update<U>(
         &self,
         id: SessionId,
         update: U,
         input: U::Input,
+        options: WorkflowStartUpdateOptions,
     ) -> Result<U::Output, SessionCallError>
     where
         U: UpdateDefinition<Workflow = <LiveSession as HasWorkflowDefinition>::Run>,
         U::Input: Send,
-        U::Output: 'static,
+        U::Output: temporalio_common::data_converters::TemporalDeserializable + 'static,
     {
+        let deadline = Instant::now() + self.timeout;
         let handle = self.handle(id);
-        let call = handle.execute_update(update, input, WorkflowExecuteUpdateOptions::default());
-        self.in_time(call).await?.map_err(update_error)
+        let start = handle.start_update(update, input, options);
+        let accepted = self.until(id, deadline, start).await?.map_err(update_error)?;
+        let answer = self.until(id, deadline, accepted.get_result(Default::default())).await?;
+        answer.map_err(|e| accepted_error(id, e))
     }
 
-    /// The provider confirms the request.
-    pub async fn confirm(&self, id: SessionId) -> Result<SessionSnapshot, SessionCallError> {
-        self.update(id, LiveSession::confirm, ()).await
-    }
-
-    /// The provider declines the request.
-    pub async fn decline(&self, id: SessionId) -> Result<SessionSnapshot, SessionCallError> {
-        self.update(id, LiveSession::decline, ()).await
-    }
-
-    /// The client moves the session.
-    pub async fn reschedule(
+    /// Asks the session's workflow for a change. With an `update_id` (derived from the caller's
+    /// Idempotency-Key) a retry is the same update: it answers what the first one did.
+    pub async fn change(
         &self,
         id: SessionId,
-        request: Reschedule,
+        change: Change,
+        update_id: Option<String>,
     ) -> Result<SessionSnapshot, SessionCallError> {
-        self.update(id, LiveSession::reschedule, request).await
-    }
-
-    /// The client or the provider cancels.
-    pub async fn cancel(
-        &self,
-        id: SessionId,
-        request: Cancel,
-    ) -> Result<SessionSnapshot, SessionCallError> {
-        self.update(id, LiveSession::cancel, request).await
-    }
-
-    /// The provider cannot attend.
-    pub async fn provider_unavailable(
-        &self,
-        id: SessionId,
-    ) -> Result<SessionSnapshot, SessionCallError> {
-        self.update(id, LiveSession::provider_unavailable, ()).await
-    }
-
-    /// The insurance client authorizes the next session.
-    pub async fn authorize_next(&self, id: SessionId) -> Result<SessionSnapshot, SessionCallError> {
-        self.update(id, LiveSession::authorize_next, ()).await
+        let options = WorkflowStartUpdateOptions::builder().maybe_update_id(update_id).build();
+        match change {
+            Change::Confirm => self.update(id, LiveSession::confirm, (), options).await,
+            Change::Decline => self.update(id, LiveSession::decline, (), options).await,
+            Change::Reschedule(request) => {
+                self.update(id, LiveSession::reschedule, request, options).await
+            }
+            Change::Cancel(request) => self.update(id, LiveSession::cancel, request, options).await,
+            Change::ProviderUnavailable => {
+                self.update(id, LiveSession::provider_unavailable, (), options).await
+            }
+            Change::AuthorizeNext => {
+                self.update(id, LiveSession::authorize_next, (), options).await
+            }
+        }
     }
 
     /// Starts a messaging session; answers it once its workflow has started.
@@ -224,6 +238,8 @@ impl Sessions {
         })
     }
 
+    /// A call that only reads, or only starts something: past the timeout nothing is known to
+    /// have happened, and nothing was asked to change.
     async fn in_time<T>(&self, call: impl Future<Output = T>) -> Result<T, SessionCallError> {
         tokio::time::timeout(self.timeout, call).await.map_err(|_| {
             SessionCallError::Unavailable(format!(
@@ -231,6 +247,34 @@ impl Sessions {
                 livesessions_domain::duration::format(self.timeout)
             ))
         })
+    }
+
+    /// A call that may change the session: past `deadline` it may still take effect.
+    async fn until<T>(
+        &self,
+        session: SessionId,
+        deadline: Instant,
+        call: impl Future<Output = T>,
+    ) -> Result<T, SessionCallError> {
+        tokio::time::timeout_at(deadline, call).await.map_err(|_| SessionCallError::Pending {
+            session,
+            reason: format!(
+                "no answer from the session workflow within {}; the request may still take effect",
+                livesessions_domain::duration::format(self.timeout)
+            ),
+        })
+    }
+}
+
+/// The update id of the booking's answer (Update-with-Start): one per session.
+const BOOKING_UPDATE_ID: &str = "request";
+
+/// An error after the workflow accepted the update: a refusal by the handler is still a
+/// refusal; anything else means the answer is not known, though the change goes on.
+fn accepted_error(session: SessionId, error: WorkflowUpdateError) -> SessionCallError {
+    match update_error(error) {
+        SessionCallError::Unavailable(reason) => SessionCallError::Pending { session, reason },
+        other => other,
     }
 }
 
