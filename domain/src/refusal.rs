@@ -72,6 +72,8 @@ pub enum RefusalCode {
     NotRefundable,
     /// The provider or the client already has a session at that time (409).
     SlotTaken,
+    /// A service acting on a session must say for whom: `client` or `provider` (422).
+    OnBehalfOfRequired,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -100,6 +102,7 @@ text_enum!(RefusalCode, "refusal code", {
     IdempotentRequestInProgress => "idempotent_request_in_progress",
     NotRefundable => "not_refundable",
     SlotTaken => "slot_taken",
+    OnBehalfOfRequired => "on_behalf_of_required",
 });
 
 impl RefusalCode {
@@ -130,7 +133,8 @@ impl RefusalCode {
             | RefusalCode::MessagingSessionInProgress
             | RefusalCode::LateCancellationNotAccepted
             | RefusalCode::IdempotencyKeyReused
-            | RefusalCode::NotRefundable => RefusalKind::RuleBroken,
+            | RefusalCode::NotRefundable
+            | RefusalCode::OnBehalfOfRequired => RefusalKind::RuleBroken,
         }
     }
 }
