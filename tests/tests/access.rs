@@ -1,13 +1,96 @@
-//! Who may act, end to end on both databases: a service cancels on someone's behalf and says
-//! whose.
+//! Who may read and act, end to end on both databases: a provider reads only the room messages
+//! about sessions with them and no message carries a join token; a service cancels on
+//! someone's behalf and says whose.
 
 use chrono::{TimeDelta, Utc};
-use livesessions_domain::{CreditStatus, Outcome, Role, SessionId, SessionSnapshot, SessionState};
+use livesessions_activities::storage::media_rooms;
+use livesessions_domain::{
+    ClientId, CreditStatus, Outcome, Party, Role, SessionId, SessionSnapshot, SessionState,
+};
 use livesessions_tests::{Backend, TestApp, on_both_databases, test_policy};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-on_both_databases!(a_service_cancels_on_behalf_of_the_client_or_the_provider);
+on_both_databases!(
+    a_provider_reads_only_their_sessions_and_no_message_holds_a_join_token,
+    a_service_cancels_on_behalf_of_the_client_or_the_provider,
+);
+
+/// A client's room as `token` reads it: status and messages.
+async fn room(app: &TestApp, client: ClientId, token: &str) -> (StatusCode, Vec<Value>) {
+    let (status, body) = app.get(&format!("/v1/rooms/{client}/messages"), token).await;
+    (status, body["messages"].as_array().cloned().unwrap_or_default())
+}
+
+/// Each message's session and kind.
+fn about(messages: &[Value]) -> Vec<(SessionId, String)> {
+    messages
+        .iter()
+        .map(|m| {
+            let session = serde_json::from_value(m["session_id"].clone()).expect("a session id");
+            (session, m["kind"].as_str().expect("a kind").to_string())
+        })
+        .collect()
+}
+
+async fn a_provider_reads_only_their_sessions_and_no_message_holds_a_join_token(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let (client, first) = app.subscriber_and_therapist().await;
+    let second = app.new_provider("therapist").await;
+    // With the first provider: confirmed inside both reminder offsets, so a reminder goes out at
+    // once. With the second: declined.
+    let with_first = app.book_confirmed(client, first, Utc::now() + TimeDelta::minutes(1)).await;
+    let with_second = app.book(client, second, Utc::now() + TimeDelta::days(2)).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/sessions/{}/decline", with_second.id),
+            &app.token(Role::Provider, second),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.wait_for_messages(client, 3).await;
+
+    let (status, messages) = room(&app, client, &app.token(Role::Provider, first)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        about(&messages),
+        [
+            (with_first.id, "session_confirmed".to_string()),
+            (with_first.id, "session_reminder".to_string())
+        ]
+    );
+    let (status, messages) = room(&app, client, &app.token(Role::Provider, second)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(about(&messages), [(with_second.id, "session_declined".to_string())]);
+    let stranger = app.new_provider("therapist").await;
+    let (status, _) = room(&app, client, &app.token(Role::Provider, stranger)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The client reads everything; no text holds a join token or a link made of one.
+    let client_token = app.token(Role::Client, client);
+    let (status, messages) = room(&app, client, &client_token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    let bodies: Vec<&str> = messages.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    for party in [Party::Client, Party::Provider] {
+        let token = media_rooms::token_of(&app.db, with_first.id, party).await.unwrap().unwrap();
+        assert!(
+            bodies.iter().all(|b| !b.contains(&token.token) && !b.contains("/join/")),
+            "{bodies:?}"
+        );
+    }
+    // The reminder points to the API's join endpoint: it answers the client their own link, and
+    // the other provider nothing.
+    let link = format!("{}/v1/sessions/{}/join", app.address, with_first.id);
+    let reminder = messages.iter().find(|m| m["kind"] == "session_reminder").unwrap();
+    assert!(reminder["body"].as_str().unwrap().contains(&link), "{reminder}");
+    let (status, own) = app.get(&link, &client_token).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    assert!(own["url"].as_str().unwrap().contains("/join/"), "{own}");
+    let (status, _) = app.get(&link, &app.token(Role::Provider, second)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
 
 async fn a_service_cancels_on_behalf_of_the_client_or_the_provider(backend: Backend) {
     let app = TestApp::spawn(backend, test_policy()).await;
