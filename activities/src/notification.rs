@@ -5,7 +5,9 @@
 
 use crate::calendar;
 use crate::email::{Context, EmailSettings, Mailer, Outgoing};
-use crate::storage::{Db, clients, email_deliveries, media_rooms, providers, room_messages};
+use crate::storage::{
+    Db, clients, email_deliveries, media_rooms, providers, room_messages, sessions,
+};
 use crate::webhooks::{WebhookSettings, Webhooks};
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -254,8 +256,14 @@ impl Notification {
     ) -> Result<(), ActivityError> {
         let times = (notice.starts_at, notice.starts_at);
         let zone = notice.time_zone.tz();
-        let context =
+        let mut context =
             self.context(&notice.notice, notice.session_id, Reader::Room, zone, times).await?;
+        // A live session's length and modality, as its emails say them (a messaging session has
+        // no row here, and its words use neither).
+        if let Some(session) = sessions::get(&self.db, notice.session_id).await? {
+            context.duration = session.duration_minutes;
+            context.modality = session.modality.to_string();
+        }
         let words = self
             .mailer
             .templates

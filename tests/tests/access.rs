@@ -80,6 +80,8 @@ async fn a_provider_reads_only_their_sessions_and_no_message_holds_a_join_token(
             "{bodies:?}"
         );
     }
+    // The confirmation says the length and modality, as the email does.
+    assert!(bodies.iter().any(|b| b.contains("Your 30-minute video session on")), "{bodies:?}");
     // The reminder points to the API's join endpoint: it answers the client their own link, and
     // the other provider nothing.
     let link = format!("{}/v1/sessions/{}/join", app.address, with_first.id);
