@@ -1,19 +1,21 @@
-//! Who may read and act, end to end on both databases: a provider reads only the room messages
-//! about sessions with them and no message carries a join token; a service cancels on
-//! someone's behalf and says whose.
+//! Who may read, join and act, end to end on both databases: a provider reads only the room
+//! messages about sessions with them and no message carries a join token; a service cancels on
+//! someone's behalf and says whose; someone who has joined may rejoin after the grace period.
 
 use chrono::{TimeDelta, Utc};
 use livesessions_activities::storage::media_rooms;
 use livesessions_domain::{
-    ClientId, CreditStatus, Outcome, Party, Role, SessionId, SessionSnapshot, SessionState,
+    ClientId, CreditStatus, Outcome, Party, Policy, Role, SessionId, SessionSnapshot, SessionState,
 };
 use livesessions_tests::{Backend, TestApp, on_both_databases, test_policy};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 on_both_databases!(
     a_provider_reads_only_their_sessions_and_no_message_holds_a_join_token,
     a_service_cancels_on_behalf_of_the_client_or_the_provider,
+    someone_who_joined_may_rejoin_after_the_grace_period,
 );
 
 /// A client's room as `token` reads it: status and messages.
@@ -143,4 +145,41 @@ async fn a_service_cancels_on_behalf_of_the_client_or_the_provider(backend: Back
     let key = format!("{}:late_cancel_fee", for_client.workflow_id);
     assert_eq!(app.charges(for_client.id).await, [("late_cancel_fee".to_string(), 6_500, key)]);
     assert_eq!(app.credits(client).await, (available - 1, 0));
+}
+
+async fn someone_who_joined_may_rejoin_after_the_grace_period(backend: Backend) {
+    let grace = Duration::from_secs(3);
+    let app = TestApp::spawn(backend, Policy { join_grace: grace, ..test_policy() }).await;
+    let starts_at = Utc::now() + TimeDelta::seconds(6);
+    let (client, provider) = app.subscriber_and_therapist().await;
+    let session = app.book_confirmed(client, provider, starts_at).await;
+    // Another session, whose client fetches their link but never joins.
+    let (absent, other_provider) = app.subscriber_and_therapist().await;
+    let missed = app.book_confirmed(absent, other_provider, starts_at).await;
+    let missed_link = format!("/v1/sessions/{}/join", missed.id);
+    let (status, link) = app.get(&missed_link, &app.token(Role::Client, absent)).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    app.join(&missed, Role::Provider).await;
+    app.join(&session, Role::Client).await;
+    app.join(&session, Role::Provider).await;
+    app.wait_for_state(session.id, SessionState::InProgress).await;
+
+    // Past the grace period both connections drop, and both come back the same way.
+    let after_grace = starts_at + TimeDelta::from_std(grace).unwrap() + TimeDelta::seconds(1);
+    tokio::time::sleep((after_grace - Utc::now()).to_std().unwrap_or_default()).await;
+    for role in [Role::Client, Role::Provider] {
+        let room = app.join(&session, role).await;
+        assert!(room.starts_with("/media/rooms/"), "{room}");
+    }
+    let rejoined = app.wait_for_state(session.id, SessionState::InProgress).await;
+    assert_eq!(rejoined.history.len(), 3, "rejoining changes nothing: {rejoined:?}");
+
+    // The client who never joined is refused, through the API and through the link alike.
+    let (status, body) = app.get(&missed_link, &app.token(Role::Client, absent)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "join_not_open", "{body}");
+    let response = app.http.get(link["url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let missed = app.wait_for_state(missed.id, SessionState::ClientNoShow).await;
+    assert_eq!(missed.joined.client, None);
 }
