@@ -312,7 +312,8 @@ pub struct Context {
     pub duration: u32,
     /// Video, audio or chat.
     pub modality: String,
-    /// The recipient's join link (reminders).
+    /// Where a reminder sends the reader to join: an email's own join link, or for the room
+    /// the API's `GET /v1/sessions/{id}/join` (never a join token).
     pub join_link: Option<String>,
     /// Where to reschedule (after a provider's absence).
     pub reschedule_link: Option<String>,

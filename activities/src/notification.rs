@@ -5,7 +5,9 @@
 
 use crate::calendar;
 use crate::email::{Context, EmailSettings, Mailer, Outgoing};
-use crate::storage::{Db, clients, email_deliveries, media_rooms, providers, room_messages};
+use crate::storage::{
+    Db, clients, email_deliveries, media_rooms, providers, room_messages, sessions,
+};
 use crate::webhooks::{WebhookSettings, Webhooks};
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -30,6 +32,15 @@ pub struct Notification {
 /// A time as people read it: `Wednesday 1 July 2026 at 10:00 EDT`.
 pub fn local(at: DateTime<Utc>, zone: Tz) -> String {
     at.with_timezone(&zone).format("%A %-d %B %Y at %H:%M %Z").to_string()
+}
+
+/// Who reads a notice's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    /// The client's room, which the client's providers and backend services read too.
+    Room,
+    /// One person's own email.
+    Email(Party),
 }
 
 /// The stable kind of a room message.
@@ -76,18 +87,29 @@ impl Notification {
         })
     }
 
-    /// A person's join link, once the session has a room.
-    async fn join_link(&self, session: SessionId, party: Party) -> anyhow::Result<Option<String>> {
-        let token = media_rooms::token_of(&self.db, session, party).await?;
-        Ok(token.map(|t| format!("{}/join/{}", self.public_url, t.token)))
+    /// Where a reminder sends `reader`: one person's email carries their own join link (once the
+    /// session has a room); the room, which others read too, never carries a join token, only
+    /// the API's `GET /v1/sessions/{id}/join`, which answers each caller their own link.
+    async fn join_link(
+        &self,
+        session: SessionId,
+        reader: Reader,
+    ) -> anyhow::Result<Option<String>> {
+        match reader {
+            Reader::Room => Ok(Some(format!("{}/v1/sessions/{session}/join", self.public_url))),
+            Reader::Email(party) => {
+                let token = media_rooms::token_of(&self.db, session, party).await?;
+                Ok(token.map(|t| format!("{}/join/{}", self.public_url, t.token)))
+            }
+        }
     }
 
-    /// The words' context for `party`, in `zone`.
+    /// The words' context for `reader`, in `zone`.
     async fn context(
         &self,
         notice: &Notice,
         session: SessionId,
-        party: Party,
+        reader: Reader,
         zone: Tz,
         times: (DateTime<Utc>, DateTime<Utc>),
     ) -> anyhow::Result<Context> {
@@ -98,7 +120,7 @@ impl Notification {
             ..Context::default()
         };
         match notice {
-            Notice::Reminder => context.join_link = self.join_link(session, party).await?,
+            Notice::Reminder => context.join_link = self.join_link(session, reader).await?,
             Notice::ProviderNoShow | Notice::ProviderUnavailable => {
                 context.reschedule_link =
                     Some(format!("{}/sessions/{session}/reschedule", self.app_url))
@@ -138,7 +160,7 @@ impl Notification {
             .context(
                 &email.notice,
                 email.session_id,
-                party,
+                Reader::Email(party),
                 zone,
                 (email.starts_at, email.confirm_by),
             )
@@ -233,9 +255,15 @@ impl Notification {
         notice: RoomNotice,
     ) -> Result<(), ActivityError> {
         let times = (notice.starts_at, notice.starts_at);
-        let context = self
-            .context(&notice.notice, notice.session_id, Party::Client, notice.time_zone.tz(), times)
-            .await?;
+        let zone = notice.time_zone.tz();
+        let mut context =
+            self.context(&notice.notice, notice.session_id, Reader::Room, zone, times).await?;
+        // A live session's length and modality, as its emails say them (a messaging session has
+        // no row here, and its words use neither).
+        if let Some(session) = sessions::get(&self.db, notice.session_id).await? {
+            context.duration = session.duration_minutes;
+            context.modality = session.modality.to_string();
+        }
         let words = self
             .mailer
             .templates

@@ -48,15 +48,45 @@ pub async fn reschedule(
 pub struct CancelBody {
     /// Why, for operators (kept in the database, never in workflow history; 500 characters at most).
     pub reason: Option<String>,
+    /// For whom: `client` or `provider`. Required of a `service`; a client may send only
+    /// `client`, a provider only `provider`.
+    #[schema(value_type = Option<String>, example = "client")]
+    pub on_behalf_of: Option<Party>,
 }
 
-/// Cancels the session. A client (or a service for them) cancelling closer to a confirmed
-/// start than `policy.late_cancel_window` cancels late: the credit is lost and the fee charged
-/// once. A provider's cancellation never costs the client.
+/// Who cancels: a client or a provider for themselves (naming the other side is `403`), a
+/// service for the side it names (naming none is `422 on_behalf_of_required`).
+fn canceller(caller: &Caller, on_behalf_of: Option<Party>) -> Result<Party, ApiError> {
+    let own = match caller.role {
+        Role::Client => Party::Client,
+        Role::Provider => Party::Provider,
+        Role::Service => {
+            return on_behalf_of.ok_or_else(|| {
+                Refusal::new(
+                    RefusalCode::OnBehalfOfRequired,
+                    "a service cancels on behalf of someone: send on_behalf_of, client or provider",
+                )
+                .into()
+            });
+        }
+        Role::Operator | Role::Finance => return Err(ApiError::Forbidden),
+    };
+    match on_behalf_of {
+        Some(other) if other != own => Err(ApiError::Forbidden),
+        _ => Ok(own),
+    }
+}
+
+/// Cancels the session. The client (or a service on their behalf) cancelling closer to a
+/// confirmed start than `policy.late_cancel_window` cancels late: the credit is lost and the fee
+/// charged once. The provider's cancellation (or a service's on their behalf) never costs the
+/// client: the credit comes back. A service must send `on_behalf_of`.
 #[utoipa::path(post, path = "/v1/sessions/{id}/cancel", tag = "sessions", request_body = CancelBody,
     params(("id" = SessionId, Path)),
     responses((status = 200, body = SessionSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict, change_in_progress"),
+        (status = 403, body = ErrorBody, description = "the role may not cancel, or a client or provider named the other side in on_behalf_of"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict, change_in_progress"),
+        (status = 422, body = ErrorBody, description = "on_behalf_of_required: a service did not say for whom"),
         (status = 202, body = StillRunning, description = "not answered in time; it may still take effect")),
     security(("bearer" = [])))]
 pub async fn cancel(
@@ -69,7 +99,7 @@ pub async fn cancel(
     if body.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         return Err(ApiError::Malformed("reason has more than 500 characters".into()));
     }
-    let by = if caller.role == Role::Provider { Party::Provider } else { Party::Client };
+    let by = canceller(&caller, body.on_behalf_of)?;
     let roles = [Role::Client, Role::Provider, Role::Service];
     let change = Change::Cancel(Cancel { by });
     let cancelled =

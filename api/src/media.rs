@@ -19,7 +19,9 @@ use livesessions_activities::signature;
 use livesessions_activities::storage::media_events;
 use livesessions_activities::storage::media_rooms::{self, JoinToken};
 use livesessions_activities::storage::sessions;
-use livesessions_domain::{Party, Refusal, RefusalCode, Role, RoomId, SessionId, SessionState};
+use livesessions_domain::{
+    Party, Refusal, RefusalCode, Role, RoomId, SessionId, SessionSnapshot, SessionState,
+};
 use livesessions_worker::SessionCallError;
 use livesessions_workflows::Join;
 use serde::{Deserialize, Serialize};
@@ -31,25 +33,54 @@ pub struct JoinLink {
     pub url: String,
     /// It works from …
     pub opens_at: DateTime<Utc>,
-    /// … until the grace period ends.
+    /// … until the grace period ends; someone who has joined may rejoin after that, until the
+    /// session ends.
     pub closes_at: DateTime<Utc>,
 }
 
-fn not_open(token: &JoinToken, now: DateTime<Utc>) -> ApiError {
+/// Lets the holder of `token` (none: the session has no room yet) into `session` at `now`, or
+/// says why not. The session must be confirmed or in progress and its room not ended; the link
+/// works from `opens_at` until the grace period ends, and after that for someone who has joined,
+/// while the session is in progress (a dropped connection can come back; the grace only decides
+/// who never came).
+fn admit<'a>(
+    session: &SessionSnapshot,
+    token: Option<&'a JoinToken>,
+    now: DateTime<Utc>,
+) -> Result<&'a JoinToken, ApiError> {
+    if !matches!(session.state, SessionState::Confirmed | SessionState::InProgress) {
+        let message =
+            format!("the session is {}: only a confirmed session can be joined", session.state);
+        return Err(Refusal::new(RefusalCode::JoinNotOpen, message).into());
+    }
+    let token = token.ok_or_else(|| {
+        Refusal::new(
+            RefusalCode::JoinNotOpen,
+            format!("the session is {}: its room opens once the provider confirms", session.state),
+        )
+    })?;
+    let rejoin =
+        session.state == SessionState::InProgress && session.joined.at(token.party).is_some();
     let message = if token.ended_at.is_some() {
         "the session's room has ended".to_string()
     } else if now < token.opens_at {
         format!("the join link works from {}", token.opens_at.to_rfc3339())
+    } else if now >= token.closes_at && !rejoin {
+        format!(
+            "the join link stopped working at {}: the grace period is over",
+            token.closes_at.to_rfc3339()
+        )
     } else {
-        format!("the join link stopped working at {}", token.closes_at.to_rfc3339())
+        return Ok(token);
     };
-    Refusal::new(RefusalCode::JoinNotOpen, message).into()
+    Err(Refusal::new(RefusalCode::JoinNotOpen, message).into())
 }
 
 /// The caller's join link, once the join window is open.
 #[utoipa::path(get, path = "/v1/sessions/{id}/join", tag = "joining",
     params(("id" = SessionId, Path)),
-    responses((status = 200, body = JoinLink), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = JoinLink, description = "the caller's own link: from shortly before the start until the grace period ends, and for someone who has joined until the session ends"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "join_not_open")),
     security(("bearer" = [])))]
 pub async fn join_link(
@@ -59,24 +90,9 @@ pub async fn join_link(
 ) -> Result<Json<JoinLink>, ApiError> {
     caller.require(&[Role::Client, Role::Provider])?;
     let session = visible_session(&state, &caller, id).await?;
-    if !joinable(session.state) {
-        return Err(Refusal::new(
-            RefusalCode::JoinNotOpen,
-            format!("the session is {}: only a confirmed session can be joined", session.state),
-        )
-        .into());
-    }
     let party = if caller.role == Role::Client { Party::Client } else { Party::Provider };
-    let token = media_rooms::token_of(&state.db, id, party).await?.ok_or_else(|| {
-        Refusal::new(
-            RefusalCode::JoinNotOpen,
-            format!("the session is {}: its room opens once the provider confirms", session.state),
-        )
-    })?;
-    let now = Utc::now();
-    if !token.is_open(now) {
-        return Err(not_open(&token, now));
-    }
+    let token = media_rooms::token_of(&state.db, id, party).await?;
+    let token = admit(&session, token.as_ref(), Utc::now())?;
     Ok(Json(JoinLink {
         url: format!("{}/join/{}", state.public_url, token.token),
         opens_at: token.opens_at,
@@ -85,6 +101,7 @@ pub async fn join_link(
 }
 
 /// Records the join of the link's holder, tells the session, and sends them on to the room.
+/// Someone who has joined may come back through it until the session ends.
 #[utoipa::path(get, path = "/join/{token}", tag = "joining",
     params(("token" = String, Path, description = "the secret of a join link")),
     responses((status = 303, description = "on to the media room"), (status = 404, body = ErrorBody),
@@ -94,28 +111,14 @@ pub async fn join(
     ApiPath(token): ApiPath<String>,
 ) -> Result<Redirect, ApiError> {
     let found = media_rooms::find(&state.db, &token).await?.ok_or(ApiError::NotFound)?;
-    let now = Utc::now();
-    if !found.is_open(now) {
-        return Err(not_open(&found, now));
-    }
     let session = sessions::get(&state.db, found.session_id).await?.ok_or(ApiError::NotFound)?;
-    if !joinable(session.state) {
-        return Err(Refusal::new(
-            RefusalCode::JoinNotOpen,
-            format!("the session is {}", session.state),
-        )
-        .into());
-    }
+    let now = Utc::now();
+    admit(&session, Some(&found), now)?;
     let first_joined_at = media_rooms::record_join(&state.db, &token, now).await?;
     let join = Join { party: found.party, at: first_joined_at };
     state.sessions.joined(found.session_id, join).await?;
     let room = found.media_url.clone().unwrap_or_else(|| room_path(found.room_id, &token));
     Ok(Redirect::to(&room))
-}
-
-/// A session can be joined once confirmed, and rejoined while in progress.
-fn joinable(state: SessionState) -> bool {
-    matches!(state, SessionState::Confirmed | SessionState::InProgress)
 }
 
 fn room_path(room: RoomId, token: &str) -> String {

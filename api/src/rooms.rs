@@ -18,10 +18,15 @@ pub struct RoomMessages {
     pub messages: Vec<RoomMessage>,
 }
 
-/// The client's room: that client, their providers and services may read it.
+/// The client's room. The client and services read all of it; a provider who has had a
+/// session with the client reads only the messages about sessions with them. No message carries
+/// a join token: a reminder points to `GET /v1/sessions/{id}/join`, which answers the caller's
+/// own link.
 #[utoipa::path(get, path = "/v1/rooms/{client_id}/messages", tag = "rooms",
     params(("client_id" = ClientId, Path)),
-    responses((status = 200, body = RoomMessages), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = RoomMessages, description = "for a provider, only the messages about sessions with them"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "another client's room, or one of a client the provider never had a session with")),
     security(("bearer" = [])))]
 pub async fn room_messages(
     State(state): State<AppState>,
@@ -29,17 +34,17 @@ pub async fn room_messages(
     ApiPath(client): ApiPath<ClientId>,
 ) -> Result<Json<RoomMessages>, ApiError> {
     caller.require(&[Role::Client, Role::Provider, Role::Service])?;
-    let allowed = match caller.role {
-        Role::Client => caller.is_client(client),
+    let provider = match caller.role {
+        Role::Client if caller.is_client(client) => None,
         Role::Provider => match ProviderId::parse(&caller.sub) {
-            Ok(provider) => sessions::exists_between(&state.db, client, provider).await?,
-            Err(_) => false,
+            Ok(provider) if sessions::exists_between(&state.db, client, provider).await? => {
+                Some(provider)
+            }
+            _ => return Err(ApiError::NotFound),
         },
-        _ => true,
+        Role::Service => None,
+        _ => return Err(ApiError::NotFound),
     };
-    if !allowed {
-        return Err(ApiError::NotFound);
-    }
-    let messages = room_messages::list(&state.db, client).await?;
+    let messages = room_messages::list(&state.db, client, provider).await?;
     Ok(Json(RoomMessages { messages }))
 }

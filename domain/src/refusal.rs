@@ -74,6 +74,8 @@ pub enum RefusalCode {
     SlotTaken,
     /// Another change to the session is being carried out; try again once it is done (409).
     ChangeInProgress,
+    /// A service acting on a session must say for whom: `client` or `provider` (422).
+    OnBehalfOfRequired,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -103,6 +105,7 @@ text_enum!(RefusalCode, "refusal code", {
     NotRefundable => "not_refundable",
     SlotTaken => "slot_taken",
     ChangeInProgress => "change_in_progress",
+    OnBehalfOfRequired => "on_behalf_of_required",
 });
 
 impl RefusalCode {
@@ -134,7 +137,8 @@ impl RefusalCode {
             | RefusalCode::MessagingSessionInProgress
             | RefusalCode::LateCancellationNotAccepted
             | RefusalCode::IdempotencyKeyReused
-            | RefusalCode::NotRefundable => RefusalKind::RuleBroken,
+            | RefusalCode::NotRefundable
+            | RefusalCode::OnBehalfOfRequired => RefusalKind::RuleBroken,
         }
     }
 }

@@ -102,9 +102,11 @@ async fn main_path_reaches_completed(backend: Backend) {
     // Booked inside both reminder offsets: one reminder went out at once, with the join link.
     assert_eq!(app.room_message_kinds(client).await, ["session_confirmed", "session_reminder"]);
 
-    // The workflow's own view agrees with the read model.
-    let live: SessionSnapshot = app.sessions.snapshot(id).await.unwrap_or(session.clone());
+    // The workflow's own view agrees with the read model, once that has its last version.
+    let live = app.sessions.snapshot(id).await.expect("the workflow answers its snapshot query");
     assert_eq!(live.state, SessionState::Completed);
+    let read = app.wait_for(id, "the workflow's last version", |s| s.version == live.version).await;
+    assert_eq!(read, live);
 }
 
 async fn decline_releases_the_credit(backend: Backend) {

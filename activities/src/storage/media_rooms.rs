@@ -1,5 +1,6 @@
 //! The built-in media service's rooms and join tokens: one room per session, one unguessable
-//! token per person, working only inside the room's join window.
+//! token per person, working inside the room's join window (and, for someone who has joined,
+//! until the session ends: the API decides).
 
 use super::{Db, StorageError, parse_column};
 use crate::{execute, with_pool, with_tx};
@@ -24,7 +25,7 @@ pub struct JoinToken {
     pub party: Party,
     /// The link works from …
     pub opens_at: DateTime<Utc>,
-    /// … until.
+    /// … until the grace period ends (for someone who has never joined).
     pub closes_at: DateTime<Utc>,
     /// When the room ended, if it has.
     pub ended_at: Option<DateTime<Utc>>,
@@ -32,13 +33,6 @@ pub struct JoinToken {
     pub first_joined_at: Option<DateTime<Utc>>,
     /// The hosted media service's room URL for this person (none for the built-in service).
     pub media_url: Option<String>,
-}
-
-impl JoinToken {
-    /// Whether the link works at `now`.
-    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
-        self.ended_at.is_none() && self.opens_at <= now && now < self.closes_at
-    }
 }
 
 #[derive(FromRow)]

@@ -3,7 +3,7 @@
 use super::{Db, StorageError};
 use crate::{execute, with_pool};
 use chrono::{DateTime, Utc};
-use livesessions_domain::{ClientId, SessionId};
+use livesessions_domain::{ClientId, ProviderId, SessionId};
 use sqlx::FromRow;
 use uuid::Uuid;
 
@@ -84,14 +84,25 @@ pub async fn post(
     Ok(())
 }
 
-/// Every message in a client's room, oldest first.
-pub async fn list(db: &Db, client: ClientId) -> Result<Vec<RoomMessage>, StorageError> {
+/// The messages in a client's room, oldest first: all of them, or with `provider` only those
+/// about the client's live and messaging sessions with that provider.
+pub async fn list(
+    db: &Db,
+    client: ClientId,
+    provider: Option<ProviderId>,
+) -> Result<Vec<RoomMessage>, StorageError> {
     let rows: Vec<RoomMessageRow> = with_pool!(db, |pool| {
         sqlx::query_as(
             "SELECT id, client_id, session_id, kind, body, created_at FROM room_messages
-             WHERE client_id = $1 ORDER BY created_at, id",
+             WHERE client_id = $1
+               AND ($2 IS NULL OR session_id IN (
+                     SELECT id FROM sessions WHERE client_id = $1 AND provider_id = $2
+                     UNION ALL
+                     SELECT id FROM messaging_sessions WHERE client_id = $1 AND provider_id = $2))
+             ORDER BY created_at, id",
         )
         .bind(client.as_uuid())
+        .bind(provider.map(|p| p.as_uuid()))
         .fetch_all(pool)
         .await
     })?;
