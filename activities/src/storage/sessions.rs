@@ -8,7 +8,9 @@ use livesessions_domain::{ClientId, ProviderId, SessionId, SessionSnapshot, Sess
 use sqlx::types::Json;
 use uuid::Uuid;
 
-/// Writes `snapshot` unless the row already has the same or a newer version.
+/// Writes `snapshot` unless the row already has a newer version. An equal version replaces the
+/// row: a workflow task that failed after its local activity wrote is run again, possibly at
+/// another workflow time, and the snapshot of the run that history keeps is the later write.
 pub(crate) async fn upsert(
     tx: &mut WriteTx,
     snapshot: &SessionSnapshot,
@@ -23,7 +25,7 @@ pub(crate) async fn upsert(
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, starts_at = excluded.starts_at,
                  ends_at = excluded.ends_at, version = excluded.version,
                  snapshot = excluded.snapshot, updated_at = excluded.updated_at
-             WHERE sessions.version < excluded.version",
+             WHERE sessions.version <= excluded.version",
         )
         .bind(snapshot.id.as_uuid())
         .bind(&snapshot.workflow_id)
