@@ -181,6 +181,8 @@ pub struct TestOptions {
     pub media_secret: Option<String>,
     /// `media.service = "hosted"` with this `media.hosted.base_url`.
     pub hosted_media: Option<String>,
+    /// `temporal.request_timeout`: how long the API waits for a workflow's answer.
+    pub request_timeout: Option<Duration>,
 }
 
 /// The webhook signing secret of test apps.
@@ -195,6 +197,7 @@ impl Default for TestOptions {
             webhook_urls: Vec::new(),
             media_secret: None,
             hosted_media: None,
+            request_timeout: None,
         }
     }
 }
@@ -243,6 +246,9 @@ impl TestApp {
             task_queue: task_queue.clone(),
             ..TemporalSettings::default()
         };
+        if let Some(timeout) = options.request_timeout {
+            settings.temporal.request_timeout = timeout;
+        }
         settings.auth.jwt_secret = Some(secret.clone());
         settings.policy = policy;
         settings.billing.processor_timeout = options.processor_timeout;
