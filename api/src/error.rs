@@ -38,7 +38,7 @@ pub enum ApiError {
     /// but its answer did not come in time. It may still take effect; `Location` says where to
     /// look, and a retry with the same `Idempotency-Key` answers what it did.
     #[error("{0}")]
-    Pending(StillRunning),
+    Pending(Box<StillRunning>),
     /// `500 internal_error`: a bug or a broken database; the details go to the log only.
     #[error(transparent)]
     Internal(anyhow::Error),
@@ -115,7 +115,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Pending(answer) = self {
             let location = answer.location.clone();
-            let mut response = (StatusCode::ACCEPTED, Json(answer)).into_response();
+            let mut response = (StatusCode::ACCEPTED, Json(*answer)).into_response();
             if let Ok(value) = axum::http::HeaderValue::from_str(&location) {
                 response.headers_mut().insert(axum::http::header::LOCATION, value);
             }
@@ -177,7 +177,7 @@ impl From<SessionCallError> for ApiError {
             SessionCallError::NotRunning => ApiError::NotFound,
             SessionCallError::Unavailable(reason) => ApiError::Unavailable(reason),
             SessionCallError::Pending { session, reason } => {
-                ApiError::Pending(StillRunning::new(session, reason, None))
+                ApiError::Pending(Box::new(StillRunning::new(session, reason, None)))
             }
         }
     }

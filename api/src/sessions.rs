@@ -246,7 +246,7 @@ pub(crate) async fn steer(
         .into()),
         Err(SessionCallError::Pending { session: id, reason }) => {
             let now = sessions::get(&state.db, id).await?;
-            Err(ApiError::Pending(StillRunning::new(id, reason, now)))
+            Err(ApiError::Pending(Box::new(StillRunning::new(id, reason, now))))
         }
         Err(other) => Err(other.into()),
     }
