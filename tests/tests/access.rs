@@ -142,7 +142,7 @@ async fn a_service_cancels_on_behalf_of_the_client_or_the_provider(backend: Back
     assert_eq!(cancelled.state, SessionState::LateCancelled);
     assert_eq!(cancelled.outcome, Some(Outcome::ClientCancelledLate));
     assert_eq!(cancelled.credit.map(|c| c.status), Some(CreditStatus::Forfeited));
-    let key = format!("{}:late_cancel_fee", for_client.workflow_id);
+    let key = format!("{}:late_cancel_fee:r0", for_client.workflow_id);
     assert_eq!(app.charges(for_client.id).await, [("late_cancel_fee".to_string(), 6_500, key)]);
     assert_eq!(app.credits(client).await, (available - 1, 0));
 }

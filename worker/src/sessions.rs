@@ -138,7 +138,7 @@ impl Sessions {
         let deadline = Instant::now() + self.timeout;
         let handle = self.handle(id);
         let start = handle.start_update(update, input, options);
-        let accepted = self.until(id, deadline, start).await?.map_err(update_error)?;
+        let accepted = self.until(id, deadline, start).await?.map_err(|e| start_error(id, e))?;
         let answer = self.until(id, deadline, accepted.get_result(Default::default())).await?;
         answer.map_err(|e| accepted_error(id, e))
     }
@@ -280,6 +280,20 @@ fn accepted_error(session: SessionId, error: WorkflowUpdateError) -> SessionCall
 
 /// A refused update carries a [`Refusal`] in its failure message; anything else is the
 /// service's own trouble.
+/// An error before the update was accepted: a refusal, no such workflow, or a server that could
+/// not be reached (nothing changed); any other answer from the server leaves it unknown whether
+/// the update was admitted, so it may still take effect.
+fn start_error(session: SessionId, error: WorkflowUpdateError) -> SessionCallError {
+    match error {
+        WorkflowUpdateError::Rpc(status)
+            if status.code() != temporalio_client::tonic::Code::Unavailable =>
+        {
+            SessionCallError::Pending { session, reason: status.to_string() }
+        }
+        other => update_error(other),
+    }
+}
+
 fn update_error(error: WorkflowUpdateError) -> SessionCallError {
     match error {
         WorkflowUpdateError::Failed(failure) => {
