@@ -265,17 +265,7 @@ pub async fn confirm_session(
     headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    let roles = [Role::Provider, Role::Service];
-    steer(
-        &state,
-        &caller,
-        &headers,
-        id,
-        &roles,
-        RefusalCode::NotAwaitingConfirmation,
-        Change::Confirm,
-    )
-    .await
+    provider_answer(&state, &caller, &headers, id, Change::Confirm).await
 }
 
 /// The provider declines a requested session; the client's credit comes back.
@@ -291,15 +281,17 @@ pub async fn decline_session(
     headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
+    provider_answer(&state, &caller, &headers, id, Change::Decline).await
+}
+
+/// The provider's (or a service's) answer to a request: `Confirm` or `Decline`.
+async fn provider_answer(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    id: SessionId,
+    answer: Change,
+) -> Result<Json<SessionSnapshot>, ApiError> {
     let roles = [Role::Provider, Role::Service];
-    steer(
-        &state,
-        &caller,
-        &headers,
-        id,
-        &roles,
-        RefusalCode::NotAwaitingConfirmation,
-        Change::Decline,
-    )
-    .await
+    steer(state, caller, headers, id, &roles, RefusalCode::NotAwaitingConfirmation, answer).await
 }
