@@ -54,9 +54,14 @@ impl Pause {
         self.release.add_permits(1);
     }
 
-    async fn stop(&self) {
+    /// Stops until released, or until the activity is cancelled (the worker shuts down after a
+    /// test that failed before releasing it).
+    async fn stop(&self, ctx: &ActivityContext) {
         self.arrived.notify_one();
-        self.release.acquire().await.expect("the pause is never closed").forget();
+        tokio::select! {
+            permit = self.release.acquire() => permit.expect("the pause is never closed").forget(),
+            () = ctx.cancelled() => {}
+        }
     }
 }
 
@@ -100,10 +105,10 @@ fn arm(slot: &Mutex<Option<Arc<Pause>>>) -> Arc<Pause> {
 }
 
 /// Stops at the pause armed in `slot`, if any.
-async fn stop_if_armed(slot: &Mutex<Option<Arc<Pause>>>) {
+async fn stop_if_armed(slot: &Mutex<Option<Arc<Pause>>>, ctx: &ActivityContext) {
     let armed = lock(slot).take();
     if let Some(pause) = armed {
-        pause.stop().await;
+        pause.stop(ctx).await;
     }
 }
 
@@ -212,10 +217,10 @@ impl FakeBilling {
     #[activity(definition = HoldNewTime)]
     pub async fn hold_new_time(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         request: NewTimeRequest,
     ) -> Result<HoldOutcome, ActivityError> {
-        stop_if_armed(&self.0.hold_new_time_pause).await;
+        stop_if_armed(&self.0.hold_new_time_pause, &ctx).await;
         let credit = match request.late {
             true => self.0.reserve_credit(request.session_id),
             false => CreditId::random(),
@@ -268,10 +273,10 @@ impl FakeNotification {
     #[activity(definition = PostRoomMessage)]
     pub async fn post_room_message(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         notice: RoomNotice,
     ) -> Result<(), ActivityError> {
-        stop_if_armed(&self.0.room_message_pause).await;
+        stop_if_armed(&self.0.room_message_pause, &ctx).await;
         let mut books = lock(&self.0.books);
         if !books.room_messages.iter().any(|m| m.key == notice.key) {
             books.room_messages.push(notice);
