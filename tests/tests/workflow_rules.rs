@@ -231,15 +231,15 @@ async fn sleep_until(at: DateTime<Utc>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirmation_window_closing_while_the_new_time_is_held_moves_the_session() {
     let worker = FakeWorker::start().await;
-    let policy = Policy { confirm_window: Duration::from_secs(4), ..policy() };
+    let policy = Policy { confirm_window: Duration::from_secs(2), ..policy() };
     let session = worker.book(session_input(policy, in_minutes(60))).await;
-    sleep_until(session.confirm_by - TimeDelta::seconds(1)).await;
+    sleep_until(session.confirm_by - TimeDelta::milliseconds(700)).await;
 
     let pause = worker.fakes.pause_hold_new_time();
     let new_start = in_minutes(90);
     let (moved, ()) = tokio::join!(worker.change(session.id, reschedule(new_start)), async {
         pause.reached().await;
-        sleep_until(session.confirm_by + TimeDelta::seconds(1)).await;
+        sleep_until(session.confirm_by + TimeDelta::milliseconds(700)).await;
         pause.release();
     });
     let moved = moved.expect("the reschedule is carried out");
