@@ -136,7 +136,8 @@ impl Fakes {
     /// The fees of `session` by key: each key is one fee, however often it was charged.
     pub fn fees(&self, session: SessionId) -> BTreeMap<String, FakeFee> {
         let books = lock(&self.books);
-        books.fees.iter().filter(|(_, fee)| fee.charge.session_id == session).map(clone).collect()
+        let of_session = books.fees.iter().filter(|(_, fee)| fee.charge.session_id == session);
+        of_session.map(|(key, fee)| (key.clone(), fee.clone())).collect()
     }
 
     /// The messages posted to rooms about `session`, oldest first.
@@ -172,10 +173,6 @@ impl Fakes {
         let mut books = lock(&self.books);
         books.fees.entry(charge.key.clone()).or_insert(FakeFee { charge, status }).status
     }
-}
-
-fn clone<K: Clone, V: Clone>((key, value): (&K, &V)) -> (K, V) {
-    (key.clone(), value.clone())
 }
 
 /// The read model, in memory.
