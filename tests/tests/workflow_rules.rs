@@ -39,6 +39,7 @@ fn reschedule(starts_at: DateTime<Utc>) -> Change {
 }
 
 const CLIENT_CANCELS: Change = Change::Cancel(Cancel { by: Party::Client });
+const PROVIDER_UNAVAILABLE: Change = Change::ProviderUnavailable;
 
 type Answer = Result<SessionSnapshot, SessionCallError>;
 
@@ -212,8 +213,6 @@ async fn provider_unavailable_and_a_cancel_at_once_never_charge_for_the_provider
     assert!(cancelled.fees.is_empty() && worker.fakes.fees(session.id).is_empty());
     assert_eq!(credit_statuses(&worker, &session), [CreditStatus::Released]);
 }
-
-const PROVIDER_UNAVAILABLE: Change = Change::ProviderUnavailable;
 
 /// Where the credits the session held went, in no particular order but sorted.
 fn credit_statuses(worker: &FakeWorker, session: &SessionSnapshot) -> Vec<CreditStatus> {
