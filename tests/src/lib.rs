@@ -1,10 +1,12 @@
 //! The end-to-end test harness: the real application on a random port, against a real Temporal
 //! dev server (one per test binary, on a free port, store in memory) and a real database (a fresh
-//! PostgreSQL database or a fresh SQLite file per test). Nothing is mocked.
+//! PostgreSQL database or a fresh SQLite file per test). Nothing is mocked, except in
+//! [`fakes`]: the workflow alone, on the same server, with in-memory activities.
 //!
 //! `./dev test` installs the temporal CLI and points `LIVESESSIONS_TEMPORAL_CLI` at it, and
 //! names the PostgreSQL server in `LIVESESSIONS_TEST_DATABASE_URL`.
 
+pub mod fakes;
 pub mod mail;
 
 use chrono::{DateTime, Utc};
