@@ -7,6 +7,7 @@
 
 pub mod billing;
 pub mod calendar;
+pub mod dispatcher;
 pub mod email;
 pub mod media;
 pub mod notification;
@@ -19,6 +20,7 @@ pub mod storage_activities;
 pub mod webhooks;
 
 pub use billing::Billing;
+pub use dispatcher::Dispatcher;
 
 /// Installs the process's TLS crypto provider (ring) for HTTP clients, once; every HTTP client
 /// is built after calling it.

@@ -13,8 +13,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use livesessions_domain::{Party, SessionId};
 use livesessions_workflows::activities::{
-    AvailabilityRequestEmail, EmailNotice, InviteMethod, Notice, PostRoomMessage, RoomNotice,
-    SendAvailabilityRequest, SendEmail, SendWebhook, WebhookEvent,
+    AvailabilityRequestEmail, DeliveryInput, EmailNotice, InviteMethod, Notice, PostRoomMessage,
+    RoomNotice,
 };
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -278,40 +278,24 @@ impl Notification {
         room_messages::post(&self.db, &message, Utc::now()).await?;
         Ok(())
     }
+}
 
-    /// See [`SendEmail`].
-    #[activity(definition = SendEmail)]
-    pub async fn send_email(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        email: EmailNotice,
-    ) -> Result<(), ActivityError> {
-        for party in email.notice.recipients() {
-            self.email_one(&email, *party).await?;
+impl Notification {
+    /// Delivers one email or webhook event from the outbox; fails while the mail server or a
+    /// webhook receiver does not accept it (an email goes to each recipient once per key).
+    pub async fn deliver(&self, delivery: &DeliveryInput) -> anyhow::Result<()> {
+        match delivery {
+            DeliveryInput::Email(email) => {
+                for party in email.notice.recipients() {
+                    self.email_one(email, *party).await?;
+                }
+                Ok(())
+            }
+            DeliveryInput::Webhook(event) => self.webhooks.deliver(event).await,
+            DeliveryInput::AvailabilityRequest(email) => {
+                self.email_availability_request(email).await
+            }
         }
-        Ok(())
-    }
-
-    /// See [`SendAvailabilityRequest`].
-    #[activity(definition = SendAvailabilityRequest)]
-    pub async fn send_availability_request(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        email: AvailabilityRequestEmail,
-    ) -> Result<(), ActivityError> {
-        self.email_availability_request(&email).await?;
-        Ok(())
-    }
-
-    /// See [`SendWebhook`].
-    #[activity(definition = SendWebhook)]
-    pub async fn send_webhook(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        event: WebhookEvent,
-    ) -> Result<(), ActivityError> {
-        self.webhooks.deliver(&event).await?;
-        Ok(())
     }
 }
 

@@ -2,8 +2,8 @@
 
 use crate::storage::{Db, messaging_sessions, sessions};
 use chrono::Utc;
-use livesessions_domain::{MessagingSnapshot, SessionSnapshot};
-use livesessions_workflows::activities::{RecordMessagingSession, RecordSession};
+use livesessions_domain::MessagingSnapshot;
+use livesessions_workflows::activities::{RecordMessagingSession, RecordSession, SessionRecord};
 use std::sync::Arc;
 use temporalio_sdk::activities::{ActivityContext, ActivityError, activities};
 
@@ -26,9 +26,9 @@ impl Storage {
     pub async fn record_session(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        snapshot: SessionSnapshot,
+        record: SessionRecord,
     ) -> Result<(), ActivityError> {
-        sessions::record(&self.db, &snapshot, Utc::now()).await?;
+        sessions::record(&self.db, &record.snapshot, &record.deliveries, Utc::now()).await?;
         Ok(())
     }
 

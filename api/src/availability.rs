@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, FixedOffset, SubsecRound, TimeDelta, Utc};
 use livesessions_activities::slots;
 use livesessions_activities::storage::availability::{self, AvailabilityRequest};
-use livesessions_activities::storage::providers;
+use livesessions_activities::storage::{outbox, providers};
 use livesessions_domain::availability::{SlotQuery, TimeWindow, check_windows};
 use livesessions_domain::policy::delta;
 use livesessions_domain::{Availability, ClientId, ProviderId, Role, TimeZoneName};
@@ -204,9 +204,8 @@ pub async fn request_availability(
         provider_id,
         windows: request.windows.clone(),
     };
-    if let Err(error) =
-        state.sessions.deliver(&key, DeliveryInput::AvailabilityRequest(email)).await
-    {
+    let delivery = DeliveryInput::AvailabilityRequest(email);
+    if let Err(error) = outbox::enqueue(&state.db, &key, &delivery, now).await {
         availability::forget_request(&state.db, id).await?;
         return Err(error.into());
     }

@@ -14,11 +14,11 @@ use livesessions_domain::{
 };
 use livesessions_worker::{SessionCallError, Sessions, TemporalSettings};
 use livesessions_workflows::activities::{
-    ChargeFee, CreditMove, EmailNotice, FeeCharge, HoldBooking, HoldNewTime, HoldOutcome,
-    HoldRequest, NewTimeRequest, OpenRoom, PostRoomMessage, RecordSession, RecordUnpaidFee,
-    RoomNotice, RoomRequest, SendEmail, SettleCredit,
+    ChargeFee, CreditMove, FeeCharge, HoldBooking, HoldNewTime, HoldOutcome, HoldRequest,
+    NewTimeRequest, OpenRoom, PostRoomMessage, RecordSession, RecordUnpaidFee, RoomNotice,
+    RoomRequest, SessionRecord, SettleCredit,
 };
-use livesessions_workflows::{Delivery, LiveSession, LiveSessionInput};
+use livesessions_workflows::{LiveSession, LiveSessionInput};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -81,6 +81,8 @@ struct Books {
     fees: BTreeMap<String, FakeFee>,
     room_messages: Vec<RoomNotice>,
     snapshots: Vec<SessionSnapshot>,
+    /// The outbox: delivery keys, in the order they were recorded.
+    deliveries: Vec<String>,
 }
 
 /// The fakes' shared state and controls; every fake activity holds it.
@@ -140,6 +142,13 @@ impl Fakes {
         of_session.map(|(key, fee)| (key.clone(), fee.clone())).collect()
     }
 
+    /// The keys of the deliveries (emails, webhook events) the outbox holds for `session`, in the
+    /// order they were recorded.
+    pub fn deliveries(&self, session: SessionId) -> Vec<String> {
+        let prefix = format!("{}:", session.workflow_id());
+        lock(&self.books).deliveries.iter().filter(|k| k.starts_with(&prefix)).cloned().collect()
+    }
+
     /// The messages posted to rooms about `session`, oldest first.
     pub fn room_messages(&self, session: SessionId) -> Vec<RoomNotice> {
         let books = lock(&self.books);
@@ -180,14 +189,21 @@ pub struct FakeStorage(Arc<Fakes>);
 
 #[activities]
 impl FakeStorage {
-    /// Keeps every snapshot it is given.
+    /// Keeps every snapshot it is given, and the keys of the deliveries that came with it
+    /// (once each, as the outbox does).
     #[activity(definition = RecordSession)]
     pub async fn record_session(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        snapshot: SessionSnapshot,
+        record: SessionRecord,
     ) -> Result<(), ActivityError> {
-        lock(&self.0.books).snapshots.push(snapshot);
+        let mut books = lock(&self.0.books);
+        books.snapshots.push(record.snapshot);
+        for keyed in record.deliveries {
+            if !books.deliveries.contains(&keyed.key) {
+                books.deliveries.push(keyed.key);
+            }
+        }
         Ok(())
     }
 }
@@ -280,16 +296,6 @@ impl FakeNotification {
         }
         Ok(())
     }
-
-    /// Accepts every email (the delivery workflows the session starts send them).
-    #[activity(definition = SendEmail)]
-    pub async fn send_email(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        _email: EmailNotice,
-    ) -> Result<(), ActivityError> {
-        Ok(())
-    }
 }
 
 /// Media rooms that exist as soon as they are asked for.
@@ -308,7 +314,7 @@ impl FakeMedia {
     }
 }
 
-/// A worker running `LiveSession` (and the `Delivery` workflows it starts) on a task queue of
+/// A worker running `LiveSession` on a task queue of
 /// its own, with fake activities, on its own thread; the typed client to steer its sessions.
 pub struct FakeWorker {
     /// What the fake activities hold, and their controls.
@@ -418,8 +424,6 @@ async fn fake_worker(settings: &TemporalSettings, fakes: Arc<Fakes>) -> (Worker,
     let options = WorkerOptions::new(&settings.task_queue)
         .register_workflow::<LiveSession>()
         .expect("LiveSession registers")
-        .register_workflow::<Delivery>()
-        .expect("Delivery registers")
         .register_activities(FakeStorage(fakes.clone()))
         .register_activities(FakeBilling(fakes.clone()))
         .register_activities(FakeNotification(fakes))

@@ -386,6 +386,14 @@ async fn the_main_path_has_a_short_history() {
     assert_eq!(done.state, SessionState::Completed);
     assert_eq!(credit_statuses(&worker, &session), [CreditStatus::Consumed]);
 
+    let emails = worker.fakes.deliveries(session.id);
+    let kinds: Vec<&str> = emails.iter().filter_map(|k| k.split(':').nth(1)).collect();
+    assert_eq!(
+        kinds,
+        ["requested_notice", "confirmed_notice"],
+        "the emails, once each: {emails:?}"
+    );
+
     let events = worker.history_length(session.id).await;
     println!("book, confirm, both join, room ends: {events} history events");
     assert!(events < 200, "{events} events");

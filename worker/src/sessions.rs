@@ -6,8 +6,7 @@ use livesessions_domain::lifecycle::Change;
 use livesessions_domain::{MessagingSnapshot, Refusal, SessionId, SessionSnapshot};
 use livesessions_workflows::search_attributes as attributes;
 use livesessions_workflows::{
-    Delivery, DeliveryInput, Join, LiveSession, LiveSessionInput, MessagingSession,
-    MessagingSessionInput,
+    Join, LiveSession, LiveSessionInput, MessagingSession, MessagingSessionInput,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -183,19 +182,6 @@ impl Sessions {
             .static_summary("messaging session".to_string())
             .build();
         let call = self.client.start_workflow(MessagingSession::run, input, options);
-        self.in_time(call)
-            .await?
-            .map(|_| ())
-            .map_err(|e| SessionCallError::Unavailable(e.to_string()))
-    }
-
-    /// Starts a delivery (`delivery-<key>`) and leaves it to retry until it is accepted;
-    /// answers once its workflow has started.
-    pub async fn deliver(&self, key: &str, input: DeliveryInput) -> Result<(), SessionCallError> {
-        let options = WorkflowStartOptions::new(self.task_queue.clone(), format!("delivery-{key}"))
-            .static_summary(format!("deliver {key}"))
-            .build();
-        let call = self.client.start_workflow(Delivery::run, input, options);
         self.in_time(call)
             .await?
             .map(|_| ())

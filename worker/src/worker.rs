@@ -1,15 +1,22 @@
 //! The worker: polls the session task queue and runs the `LiveSession` workflow and every
-//! activity it calls.
+//! activity it calls; beside it, the outbox dispatcher sends the emails and webhook events the
+//! workflows wrote.
 
-use livesessions_activities::{ActivitySettings, Billing, Db, Media, Notification, Storage};
-use livesessions_workflows::{Delivery, LiveSession, MessagingSession};
+use livesessions_activities::{
+    ActivitySettings, Billing, Db, Dispatcher, Media, Notification, Storage,
+};
+use livesessions_workflows::{LiveSession, MessagingSession};
+use std::sync::Arc;
 use std::time::Duration;
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tokio::sync::watch;
 
 /// A worker for live sessions, ready to run.
 pub struct SessionWorker {
     worker: Worker,
+    dispatcher: Dispatcher,
+    stop: watch::Sender<bool>,
     // Owns the core runtime the worker was built on; dropped after the worker.
     _runtime: Runtime,
 }
@@ -26,37 +33,46 @@ impl SessionWorker {
     ) -> anyhow::Result<Self> {
         let billing = &settings.billing;
         let runtime = Runtime::from_current_tokio(Default::default())?;
+        let notification =
+            || Notification::new(db.clone(), public_url, &settings.email, &settings.webhooks);
+        let dispatcher = Dispatcher::new(db.clone(), Arc::new(notification()?));
         let options = WorkerOptions::new(task_queue)
             .register_workflow::<LiveSession>()?
             .register_workflow::<MessagingSession>()?
-            .register_workflow::<Delivery>()?
             .register_activities(Storage::new(db.clone()))
             .register_activities(Billing::new(
                 db.clone(),
                 billing.processor(&db),
                 billing.processor_timeout,
             ))
-            .register_activities(Notification::new(
-                db.clone(),
-                public_url,
-                &settings.email,
-                &settings.webhooks,
-            )?)
+            .register_activities(notification()?)
             .register_activities(Media::new(settings.media.service(&db)?))
             .graceful_shutdown_period(Duration::from_secs(10))
             .build();
         let worker = Worker::new(&runtime, client, options)?;
-        Ok(Self { worker, _runtime: runtime })
+        let (stop, _) = watch::channel(false);
+        Ok(Self { worker, dispatcher, stop, _runtime: runtime })
     }
 
-    /// A function that asks the worker to finish its current tasks and stop.
+    /// A function that asks the worker to finish its current tasks and stop, and the dispatcher
+    /// to stop after its current round.
     pub fn shutdown_handle(&self) -> impl Fn() + Send + Sync + 'static {
-        self.worker.shutdown_handle()
+        let worker = self.worker.shutdown_handle();
+        let stop = self.stop.clone();
+        move || {
+            stop.send_replace(true);
+            worker();
+        }
     }
 
     /// Runs until shut down. Not `Send`: await it on the task that built it.
     pub async fn run(mut self) -> anyhow::Result<()> {
-        self.worker.run().await?;
+        let mut stopped = self.stop.subscribe();
+        let dispatching = self.dispatcher.run_until(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        });
+        let (worked, ()) = tokio::join!(self.worker.run(), dispatching);
+        worked?;
         Ok(())
     }
 }

@@ -18,14 +18,47 @@ use serde::{Deserialize, Serialize};
 use temporalio_common::ActivityError;
 use temporalio_macros::activity_definitions;
 
+/// Something to deliver to the outside world, sent from the outbox until it is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryInput {
+    /// An email (with its calendar invite).
+    Email(EmailNotice),
+    /// A webhook event.
+    Webhook(WebhookEvent),
+    /// A provider's email about a client's shared windows.
+    AvailabilityRequest(AvailabilityRequestEmail),
+}
+
+/// A delivery under its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyedDelivery {
+    /// Unique per delivery: written twice, it is sent once.
+    pub key: String,
+    /// What to deliver.
+    pub delivery: DeliveryInput,
+}
+
+/// A session's state to record, with the deliveries that tell the world about it: written in
+/// one transaction, so a state in the read model means its emails and events are on their way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The session as it now is.
+    pub snapshot: SessionSnapshot,
+    /// Emails and webhook events to send (from the outbox, by the worker's dispatcher).
+    #[serde(default)]
+    pub deliveries: Vec<KeyedDelivery>,
+}
+
 /// Keeps the `sessions` read model current.
 pub struct StorageActivities;
 
 #[activity_definitions]
 impl StorageActivities {
-    /// Upserts the snapshot; an older version never overwrites a newer one.
+    /// Upserts the snapshot (an older version never overwrites a newer one) and adds the
+    /// deliveries to the outbox, in one transaction.
     #[activity(name = "storage.record_session")]
-    pub fn record_session(snapshot: SessionSnapshot) -> Result<(), ActivityError> {
+    pub fn record_session(record: SessionRecord) -> Result<(), ActivityError> {
         unimplemented!()
     }
 
@@ -171,8 +204,8 @@ pub use billing_activities::{
     AuthorizeNext, ChargeFee, HoldBooking, HoldNewTime, RecordUnpaidFee, SettleCredit,
 };
 
-/// An email about one session, sent by a delivery workflow: the addresses and names are looked
-/// up when it is sent, never carried here.
+/// An email about one session, sent from the outbox: the addresses and names are looked up when
+/// it is sent, never carried here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailNotice {
     /// `<workflow id>:<step>`: one email per recipient and key, however often it is retried.
@@ -254,32 +287,9 @@ impl NotificationActivities {
     pub fn post_room_message(notice: RoomNotice) -> Result<(), ActivityError> {
         unimplemented!()
     }
-
-    /// Emails each recipient once per key, with the invite attached; fails (and is retried)
-    /// while the mail server does not accept it.
-    #[activity(name = "notification.send_email")]
-    pub fn send_email(email: EmailNotice) -> Result<(), ActivityError> {
-        unimplemented!()
-    }
-
-    /// Posts the event, signed, to every configured webhook URL; fails (and is retried) until
-    /// all of them accepted it.
-    #[activity(name = "notification.send_webhook")]
-    pub fn send_webhook(event: WebhookEvent) -> Result<(), ActivityError> {
-        unimplemented!()
-    }
-
-    /// Emails the provider the windows a client shared, once per key; fails (and is retried)
-    /// while the mail server does not accept it.
-    #[activity(name = "notification.send_availability_request")]
-    pub fn send_availability_request(email: AvailabilityRequestEmail) -> Result<(), ActivityError> {
-        unimplemented!()
-    }
 }
 
-pub use notification_activities::{
-    PostRoomMessage, SendAvailabilityRequest, SendEmail, SendWebhook,
-};
+pub use notification_activities::PostRoomMessage;
 
 /// A media room for one session, and when its join links work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,11 +6,10 @@
 //! the `livesessions-activities` crate and are bound to these contracts at compile time.
 
 pub mod activities;
-pub mod delivery;
 pub mod live_session;
 pub mod messaging_session;
 pub mod search_attributes;
 
-pub use delivery::{Delivery, DeliveryInput};
+pub use activities::DeliveryInput;
 pub use live_session::{Cancel, Join, LiveSession, LiveSessionInput, Reschedule};
 pub use messaging_session::{MessagingSession, MessagingSessionInput};

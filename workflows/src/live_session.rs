@@ -12,11 +12,11 @@
 #![allow(unreachable_pub)]
 
 use crate::activities::{
-    AuthorizationGrant, BillingActivities, CreditMove, EmailNotice, FeeCharge, HoldOutcome,
-    HoldRequest, MediaActivities, NewTimeRequest, Notice, NotificationActivities, RoomNotice,
-    RoomRequest, StorageActivities, WebhookEvent,
+    AuthorizationGrant, BillingActivities, CreditMove, DeliveryInput, EmailNotice, FeeCharge,
+    HoldOutcome, HoldRequest, KeyedDelivery, MediaActivities, NewTimeRequest, Notice,
+    NotificationActivities, RoomNotice, RoomRequest, SessionRecord, StorageActivities,
+    WebhookEvent,
 };
-use crate::delivery::{Delivery, DeliveryInput};
 use crate::search_attributes as attributes;
 use chrono::{DateTime, TimeDelta, Utc};
 use livesessions_domain::lifecycle::{Change, Deadline, Effect, Session, Step, Ticket, Transition};
@@ -30,9 +30,9 @@ use std::pin::pin;
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::{
-    ActivityExecutionError, ActivityOptions, CancellableFuture, ChildWorkflowOptions,
-    LocalActivityOptions, ParentClosePolicy, RetryPolicy, SyncWorkflowContext, TimerOptions,
-    TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination, select,
+    ActivityExecutionError, ActivityOptions, CancellableFuture, LocalActivityOptions, RetryPolicy,
+    SyncWorkflowContext, TimerOptions, TimerResult, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination, select,
 };
 
 pub use livesessions_domain::lifecycle::{Cancel, Join, Reschedule};
@@ -67,6 +67,8 @@ pub struct LiveSession {
     webhooks: bool,
     /// The highest snapshot version the read model has.
     recorded_version: u64,
+    /// Emails and events to hand to the outbox with the next record.
+    deliveries: Vec<KeyedDelivery>,
 }
 
 type HandlerResult = Result<SessionSnapshot, Box<dyn Error + Send + Sync>>;
@@ -87,7 +89,13 @@ impl LiveSession {
             input.policy,
             requested_at,
         );
-        Self { session, purchase: input.purchase, webhooks: input.webhooks, recorded_version: 0 }
+        Self {
+            session,
+            purchase: input.purchase,
+            webhooks: input.webhooks,
+            recorded_version: 0,
+            deliveries: Vec::new(),
+        }
     }
 
     /// The lifecycle, then a wait for the update handlers still answering their callers, so
@@ -240,7 +248,12 @@ impl LiveSession {
     }
 
     fn has_unrecorded_changes(&self) -> bool {
-        self.session.snapshot().version > self.recorded_version
+        self.session.snapshot().version > self.recorded_version || !self.deliveries.is_empty()
+    }
+
+    /// Hands `delivery` to the outbox with the next record.
+    fn deliver(&mut self, key: String, delivery: DeliveryInput) {
+        self.deliveries.push(KeyedDelivery { key, delivery });
     }
 }
 
@@ -302,10 +315,10 @@ async fn hold_booking(ctx: &Ctx) -> WorkflowResult<()> {
                 s.recorded_version = s.session.snapshot().version;
                 s.session.held(credit);
             });
-            record_changes(ctx).await?;
-            publish_state(ctx).await?;
+            publish_state(ctx);
             let key = ctx.state(|s| s.session.notice_key(&Notice::Requested));
-            post_notice(ctx, Notice::Requested, &key).await
+            post_notice(ctx, Notice::Requested, &key).await?;
+            record_changes(ctx).await
         }
         HoldOutcome::Refused(refusal) => {
             ctx.upsert_search_attributes([
@@ -371,7 +384,8 @@ async fn hold_new_time(
 }
 
 /// Carries out a transition: its effects, then the state it reports, then what the client is
-/// told; then the read model, operators (search attributes) and backend services hear of it.
+/// told; then operators (search attributes) hear of it, and the read model with the outbox
+/// (emails, backend services' events) records it in one transaction.
 async fn carry_out(ctx: &Ctx, transition: Transition) -> WorkflowResult<()> {
     for effect in transition.effects() {
         perform(ctx, effect).await?;
@@ -392,12 +406,9 @@ async fn carry_out(ctx: &Ctx, transition: Transition) -> WorkflowResult<()> {
     let entered = state != before || matches!(transition, Transition::End(_));
     if entered {
         ctx.upsert_search_attributes([attributes::SESSION_STATE.value_set(state.to_string())]);
+        publish_state(ctx);
     }
-    record_changes(ctx).await?;
-    if entered {
-        publish_state(ctx).await?;
-    }
-    Ok(())
+    record_changes(ctx).await
 }
 
 /// One effect of a transition, as an activity; the rules then hear what it did.
@@ -552,14 +563,18 @@ async fn wait(ctx: &Ctx, deadline: Option<Deadline>) -> WorkflowResult<()> {
     record_changes(ctx).await
 }
 
-/// Writes the snapshot to the read model until it has the newest version.
+/// Writes the snapshot to the read model, with the deliveries that report it, until it has the
+/// newest version and the outbox has every delivery.
 async fn record_changes(ctx: &Ctx) -> WorkflowResult<()> {
     while ctx.state(LiveSession::has_unrecorded_changes) {
-        let snapshot = snapshot(ctx);
-        let version = snapshot.version;
+        let record = ctx.state_mut(|s| SessionRecord {
+            snapshot: s.session.snapshot().clone(),
+            deliveries: std::mem::take(&mut s.deliveries),
+        });
+        let version = record.snapshot.version;
         ctx.execute_local_activity(
             StorageActivities::record_session,
-            snapshot,
+            record,
             LocalActivityOptions::builder().start_to_close_timeout(Duration::from_secs(10)).build(),
         )
         .await?;
@@ -568,36 +583,25 @@ async fn record_changes(ctx: &Ctx) -> WorkflowResult<()> {
     Ok(())
 }
 
-/// Sends backend services the session as it now is (one event per state change), when they
-/// asked for events.
-async fn publish_state(ctx: &Ctx) -> WorkflowResult<()> {
-    if !ctx.state(|s| s.webhooks) {
-        return Ok(());
-    }
+/// Tells backend services of the session as it now is (one event per state change), when they
+/// asked for events: the event goes to the outbox with the record of the state.
+fn publish_state(ctx: &Ctx) {
     let at = now(ctx);
-    let event = ctx.state(|s| WebhookEvent {
-        id: s.session.event_key(),
-        kind: "session.state_changed".into(),
-        occurred_at: at,
-        session: s.session.snapshot().clone(),
+    ctx.state_mut(|s| {
+        if s.webhooks {
+            let event = WebhookEvent {
+                id: s.session.event_key(),
+                kind: "session.state_changed".into(),
+                occurred_at: at,
+                session: s.session.snapshot().clone(),
+            };
+            s.deliver(event.id.clone(), DeliveryInput::Webhook(event));
+        }
     });
-    let key = event.id.clone();
-    deliver(ctx, &key, DeliveryInput::Webhook(event)).await
 }
 
-/// Starts a delivery workflow for `input` and leaves it to run: the session goes on at once,
-/// whatever the mail server or the webhook receiver is doing.
-async fn deliver(ctx: &Ctx, key: &str, input: DeliveryInput) -> WorkflowResult<()> {
-    let options = ChildWorkflowOptions::builder()
-        .workflow_id(format!("delivery-{key}"))
-        .parent_close_policy(ParentClosePolicy::Abandon)
-        .build();
-    ctx.start_child_workflow(Delivery::run, input, options).await?;
-    Ok(())
-}
-
-/// Posts a notice under `key` to the client's room (when it shows there) and emails it, with
-/// the calendar invite it changes.
+/// Posts a notice under `key` to the client's room (when it shows there) and emails it (from
+/// the outbox, with the next record), with the calendar invite it changes.
 async fn post_notice(ctx: &Ctx, notice: Notice, key: &str) -> WorkflowResult<()> {
     if notice.shows_in_room() {
         let room_notice = ctx.state(|s| {
@@ -635,7 +639,8 @@ async fn post_notice(ctx: &Ctx, notice: Notice, key: &str) -> WorkflowResult<()>
             invite,
         }
     });
-    deliver(ctx, &format!("{key}:email"), DeliveryInput::Email(email)).await
+    ctx.state_mut(|s| s.deliver(format!("{key}:email"), DeliveryInput::Email(email)));
+    Ok(())
 }
 
 /// The room and one join link per person, working from shortly before the start until the

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod media_events;
 pub mod media_rooms;
 pub mod messaging_sessions;
+pub mod outbox;
 pub mod providers;
 pub mod room_messages;
 pub mod sessions;

@@ -1,10 +1,11 @@
 //! The `sessions` read model: the newest snapshot of every session, plus the columns that list
 //! and filter endpoints search by. Only the workflow's activities write it.
 
-use super::{Db, StorageError, WriteTx};
+use super::{Db, StorageError, WriteTx, outbox};
 use crate::{execute, execute_in, with_pool, with_tx};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, ProviderId, SessionId, SessionSnapshot, SessionState};
+use livesessions_workflows::activities::KeyedDelivery;
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -186,14 +187,18 @@ pub async fn busy(
     Ok(rows.into_iter().map(|(p, s, e)| (ProviderId::from_uuid(p), s, e)).collect())
 }
 
-/// Writes `snapshot` in a transaction of its own.
+/// Writes `snapshot`, and adds the deliveries that report it to the outbox, in one transaction.
 pub async fn record(
     db: &Db,
     snapshot: &SessionSnapshot,
+    deliveries: &[KeyedDelivery],
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
     upsert(&mut tx, snapshot, now).await?;
+    for keyed in deliveries {
+        outbox::enqueue_in(&mut tx, &keyed.key, &keyed.delivery, now).await?;
+    }
     tx.commit().await
 }
 
