@@ -11,7 +11,7 @@ use crate::storage::{
 use crate::webhooks::{WebhookSettings, Webhooks};
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
-use livesessions_domain::{Party, SessionId};
+use livesessions_domain::{Party, SessionId, SessionSnapshot};
 use livesessions_workflows::activities::{
     AvailabilityRequestEmail, DeliveryInput, EmailNotice, InviteMethod, Notice, PostRoomMessage,
     RoomNotice,
@@ -247,20 +247,48 @@ impl Notification {
 
 #[activities]
 impl Notification {
-    /// See [`PostRoomMessage`].
+    /// See [`PostRoomMessage`] (a messaging session's notices; a live session's come with the
+    /// record of its state).
     #[activity(definition = PostRoomMessage)]
     pub async fn post_room_message(
         self: Arc<Self>,
         _ctx: ActivityContext,
         notice: RoomNotice,
     ) -> Result<(), ActivityError> {
+        let session = sessions::get(&self.db, notice.session_id).await?;
+        let body = self.room_words(&notice, session.as_ref()).await?;
+        room_messages::post(&self.db, &room_message(&notice, &body), Utc::now()).await?;
+        Ok(())
+    }
+}
+
+/// The room message of `notice`, with its words.
+pub fn room_message<'a>(
+    notice: &'a RoomNotice,
+    body: &'a str,
+) -> room_messages::NewRoomMessage<'a> {
+    room_messages::NewRoomMessage {
+        key: &notice.key,
+        client_id: notice.client_id,
+        session_id: Some(notice.session_id),
+        kind: room_kind(&notice.notice),
+        body,
+    }
+}
+
+impl Notification {
+    /// The words a client's room shows for `notice`; a live `session` gives its length and
+    /// modality, as its emails say them (a messaging session's words use neither).
+    pub async fn room_words(
+        &self,
+        notice: &RoomNotice,
+        session: Option<&SessionSnapshot>,
+    ) -> anyhow::Result<String> {
         let times = (notice.starts_at, notice.starts_at);
         let zone = notice.time_zone.tz();
         let mut context =
             self.context(&notice.notice, notice.session_id, Reader::Room, zone, times).await?;
-        // A live session's length and modality, as its emails say them (a messaging session has
-        // no row here, and its words use neither).
-        if let Some(session) = sessions::get(&self.db, notice.session_id).await? {
+        if let Some(session) = session {
             context.duration = session.duration_minutes;
             context.modality = session.modality.to_string();
         }
@@ -268,15 +296,7 @@ impl Notification {
             .mailer
             .templates
             .words(notice.notice.template(), &serde_json::to_value(&context)?)?;
-        let message = room_messages::NewRoomMessage {
-            key: &notice.key,
-            client_id: notice.client_id,
-            session_id: Some(notice.session_id),
-            kind: room_kind(&notice.notice),
-            body: &words.body,
-        };
-        room_messages::post(&self.db, &message, Utc::now()).await?;
-        Ok(())
+        Ok(words.body)
     }
 }
 

@@ -1,5 +1,7 @@
 //! Storage: keeps the `sessions` and `messaging_sessions` read models current for the workflows.
 
+use crate::Notification;
+use crate::notification::room_message;
 use crate::storage::{Db, messaging_sessions, sessions};
 use chrono::Utc;
 use livesessions_domain::MessagingSnapshot;
@@ -7,15 +9,16 @@ use livesessions_workflows::activities::{RecordMessagingSession, RecordSession, 
 use std::sync::Arc;
 use temporalio_sdk::activities::{ActivityContext, ActivityError, activities};
 
-/// The storage activities, over the database.
+/// The storage activities, over the database; room messages are worded by `words`.
 pub struct Storage {
     db: Db,
+    words: Arc<Notification>,
 }
 
 impl Storage {
-    /// Storage activities that write to `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// Storage activities that write to `db`, wording room messages with `words`.
+    pub fn new(db: Db, words: Arc<Notification>) -> Self {
+        Self { db, words }
     }
 }
 
@@ -28,7 +31,14 @@ impl Storage {
         _ctx: ActivityContext,
         record: SessionRecord,
     ) -> Result<(), ActivityError> {
-        sessions::record(&self.db, &record.snapshot, &record.deliveries, Utc::now()).await?;
+        let mut bodies = Vec::with_capacity(record.room_messages.len());
+        for notice in &record.room_messages {
+            bodies.push(self.words.room_words(notice, Some(&record.snapshot)).await?);
+        }
+        let messages: Vec<_> =
+            record.room_messages.iter().zip(&bodies).map(|(n, b)| room_message(n, b)).collect();
+        let (snapshot, deliveries) = (&record.snapshot, &record.deliveries);
+        sessions::record(&self.db, snapshot, &messages, deliveries, Utc::now()).await?;
         Ok(())
     }
 

@@ -85,6 +85,15 @@ struct Books {
     deliveries: Vec<String>,
 }
 
+impl Books {
+    /// Posts a room message unless one with its key is there.
+    fn post(&mut self, notice: RoomNotice) {
+        if !self.room_messages.iter().any(|m| m.key == notice.key) {
+            self.room_messages.push(notice);
+        }
+    }
+}
+
 /// The fakes' shared state and controls; every fake activity holds it.
 #[derive(Debug, Default)]
 pub struct Fakes {
@@ -92,7 +101,7 @@ pub struct Fakes {
     refuse_bookings: Mutex<Option<Refusal>>,
     decline_charges: Mutex<bool>,
     hold_new_time_pause: Mutex<Option<Arc<Pause>>>,
-    room_message_pause: Mutex<Option<Arc<Pause>>>,
+    record_pause: Mutex<Option<Arc<Pause>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -130,9 +139,9 @@ impl Fakes {
         arm(&self.hold_new_time_pause)
     }
 
-    /// The next `post_room_message` stops at the pause answered (before it posts).
-    pub fn pause_room_message(&self) -> Arc<Pause> {
-        arm(&self.room_message_pause)
+    /// The next `record_session` stops at the pause answered (before it records).
+    pub fn pause_record(&self) -> Arc<Pause> {
+        arm(&self.record_pause)
     }
 
     /// The fees of `session` by key: each key is one fee, however often it was charged.
@@ -189,16 +198,21 @@ pub struct FakeStorage(Arc<Fakes>);
 
 #[activities]
 impl FakeStorage {
-    /// Keeps every snapshot it is given, and the keys of the deliveries that came with it
-    /// (once each, as the outbox does).
+    /// Stops at its pause if one is armed; then keeps every snapshot it is given, and the room
+    /// messages and the keys of the deliveries that came with it (once per key, as the database
+    /// does).
     #[activity(definition = RecordSession)]
     pub async fn record_session(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         record: SessionRecord,
     ) -> Result<(), ActivityError> {
+        stop_if_armed(&self.0.record_pause, &ctx).await;
         let mut books = lock(&self.0.books);
         books.snapshots.push(record.snapshot);
+        for notice in record.room_messages {
+            books.post(notice);
+        }
         for keyed in record.deliveries {
             if !books.deliveries.contains(&keyed.key) {
                 books.deliveries.push(keyed.key);
@@ -277,23 +291,19 @@ impl FakeBilling {
     }
 }
 
-/// Room messages, in memory, once per key; emails go nowhere.
+/// A messaging session's room messages, in memory, once per key.
 pub struct FakeNotification(Arc<Fakes>);
 
 #[activities]
 impl FakeNotification {
-    /// Stops at its pause if one is armed; then posts, once per key.
+    /// Posts a messaging session's notice, once per key.
     #[activity(definition = PostRoomMessage)]
     pub async fn post_room_message(
         self: Arc<Self>,
-        ctx: ActivityContext,
+        _ctx: ActivityContext,
         notice: RoomNotice,
     ) -> Result<(), ActivityError> {
-        stop_if_armed(&self.0.room_message_pause, &ctx).await;
-        let mut books = lock(&self.0.books);
-        if !books.room_messages.iter().any(|m| m.key == notice.key) {
-            books.room_messages.push(notice);
-        }
+        lock(&self.0.books).post(notice);
         Ok(())
     }
 }

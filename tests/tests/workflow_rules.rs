@@ -197,10 +197,10 @@ async fn provider_unavailable_and_a_cancel_at_once_never_charge_for_the_provider
         );
     }
 
-    // The order that matters, for certain: the provider's absence in flight (posting its room
-    // message) when the client cancels late. Refused; asked again, the cancel is free.
+    // The order that matters, for certain: the provider's absence in flight (recording its state
+    // and room message) when the client cancels late. Refused; asked again, the cancel is free.
     let session = confirmed(&worker, policy(), in_minutes(10)).await;
-    let pause = worker.fakes.pause_room_message();
+    let pause = worker.fakes.pause_record();
     let (absent, cancel) =
         meanwhile(&worker, &session, PROVIDER_UNAVAILABLE, pause, CLIENT_CANCELS).await;
     assert_eq!(absent.expect("provider unavailable").state, SessionState::ProviderUnavailable);

@@ -35,11 +35,12 @@ impl SessionWorker {
         let runtime = Runtime::from_current_tokio(Default::default())?;
         let notification =
             || Notification::new(db.clone(), public_url, &settings.email, &settings.webhooks);
-        let dispatcher = Dispatcher::new(db.clone(), Arc::new(notification()?));
+        let words = Arc::new(notification()?);
+        let dispatcher = Dispatcher::new(db.clone(), words.clone());
         let options = WorkerOptions::new(task_queue)
             .register_workflow::<LiveSession>()?
             .register_workflow::<MessagingSession>()?
-            .register_activities(Storage::new(db.clone()))
+            .register_activities(Storage::new(db.clone(), words))
             .register_activities(Billing::new(
                 db.clone(),
                 billing.processor(&db),

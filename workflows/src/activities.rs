@@ -39,12 +39,16 @@ pub struct KeyedDelivery {
     pub delivery: DeliveryInput,
 }
 
-/// A session's state to record, with the deliveries that tell the world about it: written in
-/// one transaction, so a state in the read model means its emails and events are on their way.
+/// A session's state to record, with the room messages and deliveries that tell the world about
+/// it: written in one transaction, so a state in the read model means its room shows it and its
+/// emails and events are on their way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// The session as it now is.
     pub snapshot: SessionSnapshot,
+    /// Messages for the client's room, posted with the state.
+    #[serde(default)]
+    pub room_messages: Vec<RoomNotice>,
     /// Emails and webhook events to send (from the outbox, by the worker's dispatcher).
     #[serde(default)]
     pub deliveries: Vec<KeyedDelivery>,
@@ -55,8 +59,8 @@ pub struct StorageActivities;
 
 #[activity_definitions]
 impl StorageActivities {
-    /// Upserts the snapshot (an older version never overwrites a newer one) and adds the
-    /// deliveries to the outbox, in one transaction.
+    /// Upserts the snapshot (an older version never overwrites a newer one), posts the room
+    /// messages and adds the deliveries to the outbox, in one transaction.
     #[activity(name = "storage.record_session")]
     pub fn record_session(record: SessionRecord) -> Result<(), ActivityError> {
         unimplemented!()

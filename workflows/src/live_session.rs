@@ -13,9 +13,8 @@
 
 use crate::activities::{
     AuthorizationGrant, BillingActivities, CreditMove, DeliveryInput, EmailNotice, FeeCharge,
-    HoldOutcome, HoldRequest, KeyedDelivery, MediaActivities, NewTimeRequest, Notice,
-    NotificationActivities, RoomNotice, RoomRequest, SessionRecord, StorageActivities,
-    WebhookEvent,
+    HoldOutcome, HoldRequest, KeyedDelivery, MediaActivities, NewTimeRequest, Notice, RoomNotice,
+    RoomRequest, SessionRecord, StorageActivities, WebhookEvent,
 };
 use crate::search_attributes as attributes;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -67,7 +66,8 @@ pub struct LiveSession {
     webhooks: bool,
     /// The highest snapshot version the read model has.
     recorded_version: u64,
-    /// Emails and events to hand to the outbox with the next record.
+    /// Room messages to post, and emails and events to hand to the outbox, with the next record.
+    room_messages: Vec<RoomNotice>,
     deliveries: Vec<KeyedDelivery>,
 }
 
@@ -94,6 +94,7 @@ impl LiveSession {
             purchase: input.purchase,
             webhooks: input.webhooks,
             recorded_version: 0,
+            room_messages: Vec::new(),
             deliveries: Vec::new(),
         }
     }
@@ -248,7 +249,40 @@ impl LiveSession {
     }
 
     fn has_unrecorded_changes(&self) -> bool {
-        self.session.snapshot().version > self.recorded_version || !self.deliveries.is_empty()
+        self.session.snapshot().version > self.recorded_version
+            || !self.room_messages.is_empty()
+            || !self.deliveries.is_empty()
+    }
+
+    /// Tells of a notice under `key`: in the client's room (when it shows there) and by email,
+    /// with the calendar invite it changes; both go with the next record of the state.
+    fn tell(&mut self, notice: Notice, key: String) {
+        let invite = self.session.invite_for(&notice);
+        let session = self.session.snapshot();
+        if notice.shows_in_room() {
+            self.room_messages.push(RoomNotice {
+                key: key.clone(),
+                client_id: session.client_id,
+                session_id: session.id,
+                starts_at: session.starts_at,
+                time_zone: session.time_zone,
+                notice,
+            });
+        }
+        let email = EmailNotice {
+            key: key.clone(),
+            session_id: session.id,
+            client_id: session.client_id,
+            provider_id: session.provider_id,
+            starts_at: session.starts_at,
+            duration_minutes: session.duration_minutes,
+            modality: session.modality,
+            confirm_by: session.confirm_by,
+            time_zone: session.time_zone,
+            notice,
+            invite,
+        };
+        self.deliver(format!("{key}:email"), DeliveryInput::Email(email));
     }
 
     /// Hands `delivery` to the outbox with the next record.
@@ -316,8 +350,7 @@ async fn hold_booking(ctx: &Ctx) -> WorkflowResult<()> {
                 s.session.held(credit);
             });
             publish_state(ctx);
-            let key = ctx.state(|s| s.session.notice_key(&Notice::Requested));
-            post_notice(ctx, Notice::Requested, &key).await?;
+            ctx.state_mut(|s| s.tell(Notice::Requested, s.session.notice_key(&Notice::Requested)));
             record_changes(ctx).await
         }
         HoldOutcome::Refused(refusal) => {
@@ -395,7 +428,7 @@ async fn carry_out(ctx: &Ctx, transition: Transition) -> WorkflowResult<()> {
         ctx.state(|s| (s.session.snapshot().state, s.session.snapshot().starts_at));
     ctx.state_mut(|s| s.session.apply(&transition, at));
     if let Some((notice, key)) = ctx.state(|s| s.session.notice_after(&transition)) {
-        post_notice(ctx, notice, &key).await?;
+        ctx.state_mut(|s| s.tell(notice, key));
     }
     let (state, starts_at) =
         ctx.state(|s| (s.session.snapshot().state, s.session.snapshot().starts_at));
@@ -569,6 +602,7 @@ async fn record_changes(ctx: &Ctx) -> WorkflowResult<()> {
     while ctx.state(LiveSession::has_unrecorded_changes) {
         let record = ctx.state_mut(|s| SessionRecord {
             snapshot: s.session.snapshot().clone(),
+            room_messages: std::mem::take(&mut s.room_messages),
             deliveries: std::mem::take(&mut s.deliveries),
         });
         let version = record.snapshot.version;
@@ -598,49 +632,6 @@ fn publish_state(ctx: &Ctx) {
             s.deliver(event.id.clone(), DeliveryInput::Webhook(event));
         }
     });
-}
-
-/// Posts a notice under `key` to the client's room (when it shows there) and emails it (from
-/// the outbox, with the next record), with the calendar invite it changes.
-async fn post_notice(ctx: &Ctx, notice: Notice, key: &str) -> WorkflowResult<()> {
-    if notice.shows_in_room() {
-        let room_notice = ctx.state(|s| {
-            let session = s.session.snapshot();
-            RoomNotice {
-                key: key.to_string(),
-                client_id: session.client_id,
-                session_id: session.id,
-                starts_at: session.starts_at,
-                time_zone: session.time_zone,
-                notice,
-            }
-        });
-        ctx.execute_activity(
-            NotificationActivities::post_room_message,
-            room_notice,
-            step_options("post a room message"),
-        )
-        .await?;
-    }
-    let invite = ctx.state_mut(|s| s.session.invite_for(&notice));
-    let email = ctx.state(|s| {
-        let session = s.session.snapshot();
-        EmailNotice {
-            key: key.to_string(),
-            session_id: session.id,
-            client_id: session.client_id,
-            provider_id: session.provider_id,
-            starts_at: session.starts_at,
-            duration_minutes: session.duration_minutes,
-            modality: session.modality,
-            confirm_by: session.confirm_by,
-            time_zone: session.time_zone,
-            notice,
-            invite,
-        }
-    });
-    ctx.state_mut(|s| s.deliver(format!("{key}:email"), DeliveryInput::Email(email)));
-    Ok(())
 }
 
 /// The room and one join link per person, working from shortly before the start until the

@@ -1,7 +1,7 @@
 //! What a client's room shows: reminders, prompts and notices, newest last.
 
-use super::{Db, StorageError};
-use crate::{execute, with_pool};
+use super::{Db, StorageError, WriteTx};
+use crate::{execute_in, with_pool};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, ProviderId, SessionId};
 use sqlx::FromRow;
@@ -69,7 +69,18 @@ pub async fn post(
     message: &NewRoomMessage<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    execute!(db, sqlx::query(
+    let mut tx = db.begin_write().await?;
+    post_in(&mut tx, message, now).await?;
+    tx.commit().await
+}
+
+/// Posts a message inside `tx` unless one with the same key was posted before.
+pub async fn post_in(
+    tx: &mut WriteTx,
+    message: &NewRoomMessage<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    execute_in!(tx, sqlx::query(
             "INSERT INTO room_messages (id, client_id, session_id, kind, body, idempotency_key, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (idempotency_key) DO NOTHING",

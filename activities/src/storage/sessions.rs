@@ -1,6 +1,7 @@
 //! The `sessions` read model: the newest snapshot of every session, plus the columns that list
 //! and filter endpoints search by. Only the workflow's activities write it.
 
+use super::room_messages::{self, NewRoomMessage};
 use super::{Db, StorageError, WriteTx, outbox};
 use crate::{execute, execute_in, with_pool, with_tx};
 use chrono::{DateTime, Utc};
@@ -187,15 +188,21 @@ pub async fn busy(
     Ok(rows.into_iter().map(|(p, s, e)| (ProviderId::from_uuid(p), s, e)).collect())
 }
 
-/// Writes `snapshot`, and adds the deliveries that report it to the outbox, in one transaction.
+/// Writes `snapshot`, posts the room messages and adds the deliveries that report it to the
+/// outbox, in one transaction.
 pub async fn record(
     db: &Db,
     snapshot: &SessionSnapshot,
+    messages: &[NewRoomMessage<'_>],
     deliveries: &[KeyedDelivery],
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
     upsert(&mut tx, snapshot, now).await?;
+    // One microsecond apart, so the room lists them in the order they were told.
+    for (n, message) in (0..).zip(messages) {
+        room_messages::post_in(&mut tx, message, now + chrono::TimeDelta::microseconds(n)).await?;
+    }
     for keyed in deliveries {
         outbox::enqueue_in(&mut tx, &keyed.key, &keyed.delivery, now).await?;
     }
