@@ -406,11 +406,16 @@ impl FakeWorker {
             .expect("the workflow completes")
     }
 
-    /// The number of events in the session workflow's history so far.
-    pub async fn history_length(&self, id: SessionId) -> usize {
+    /// The types of the events in the session workflow's history so far, in order.
+    pub async fn history_events(&self, id: SessionId) -> Vec<String> {
+        use temporalio_common::protos::temporal::api::enums::v1::EventType;
         let handle = self.temporal.get_workflow_handle::<LiveSession>(id.workflow_id());
         let history = handle.fetch_history(WorkflowFetchHistoryOptions::default());
-        history.into_events().await.expect("a history").len()
+        let events = history.into_events().await.expect("a history");
+        events
+            .iter()
+            .map(|e| EventType::try_from(e.event_type).map_or("?", |t| t.as_str_name()).to_string())
+            .collect()
     }
 }
 

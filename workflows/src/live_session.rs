@@ -25,7 +25,7 @@ use livesessions_domain::{
 };
 use serde::{Deserialize, Serialize};
 use std::error::Error;
-use std::pin::pin;
+use std::pin::Pin;
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::{
@@ -307,6 +307,7 @@ async fn ask(ctx: &Ctx, change: Change) -> HandlerResult {
 /// its effects first (credits, fees, room, messages) and then records the state that reports
 /// them, so a state seen in the read model means its effects are done.
 async fn lifecycle(ctx: &Ctx) -> WorkflowResult<SessionSnapshot> {
+    let mut alarm = Alarm::default();
     loop {
         let at = now(ctx);
         match ctx.state(|s| s.session.next_step(at)) {
@@ -325,7 +326,7 @@ async fn lifecycle(ctx: &Ctx) -> WorkflowResult<SessionSnapshot> {
                 record_changes(ctx).await?;
                 ctx.state_mut(|s| s.session.answer(ticket, answer));
             }
-            Step::Wait(deadline) => wait(ctx, deadline).await?,
+            Step::Wait(deadline) => wait(ctx, deadline, &mut alarm).await?,
             Step::Finished => return Ok(snapshot(ctx)),
         }
     }
@@ -565,30 +566,72 @@ fn snapshot(ctx: &Ctx) -> SessionSnapshot {
     ctx.state(|s| s.session.snapshot().clone())
 }
 
-/// Waits until `deadline`, or until something other than time asks for the loop (a change, a
-/// join, the room's end); records the changes signals made meanwhile. The timer is cancelled,
-/// not dropped, when the wait ends early.
-async fn wait(ctx: &Ctx, deadline: Option<Deadline>) -> WorkflowResult<()> {
-    let wake = |s: &LiveSession| !s.session.awaits_only_time() || s.has_unrecorded_changes();
-    match deadline {
-        None => ctx.wait_condition(wake).await?,
-        Some(deadline) => {
+/// The timer the loop sleeps on, kept across its steps: a wait for the same deadline (after a
+/// join or a refused change woke the loop) goes on with the same timer instead of cancelling it
+/// and starting another, which would cost two history events each time.
+#[derive(Default)]
+struct Alarm<'a> {
+    set: Option<(Deadline, Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>>)>,
+}
+
+impl<'a> Alarm<'a> {
+    /// The timer for `deadline`: the one already set for it, or a new one (cancelling, not
+    /// dropping, one set for another deadline).
+    fn for_deadline(
+        &mut self,
+        ctx: &'a Ctx,
+        deadline: Deadline,
+    ) -> &mut Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>> {
+        if self.set.as_ref().is_some_and(|(set_for, _)| *set_for != deadline) {
+            self.clear();
+        }
+        let (_, timer) = self.set.get_or_insert_with(|| {
             // Whole milliseconds, rounded up: the timer never fires before the deadline.
             let remaining = (deadline.at - now(ctx)).num_microseconds().unwrap_or(i64::MAX);
             let millis = u64::try_from(remaining.max(1)).unwrap_or(1).div_ceil(1000);
             let options = TimerOptions::builder(Duration::from_millis(millis))
                 .summary(deadline.event.name().to_string())
                 .build();
-            let mut timer = pin!(ctx.timer(options));
-            select! {
+            (deadline, Box::pin(ctx.timer(options)))
+        });
+        timer
+    }
+
+    /// Cancels the timer, if one is set and has not fired.
+    fn clear(&mut self) {
+        if let Some((_, timer)) = self.set.take() {
+            timer.cancel();
+        }
+    }
+}
+
+/// Waits until `deadline`, or until something other than time asks for the loop (a change, a
+/// join, the room's end); records the changes signals made meanwhile. A timer still running when
+/// the wait ends early stays set for the next wait (see [`Alarm`]).
+async fn wait<'a>(
+    ctx: &'a Ctx,
+    deadline: Option<Deadline>,
+    alarm: &mut Alarm<'a>,
+) -> WorkflowResult<()> {
+    let wake = |s: &LiveSession| !s.session.awaits_only_time() || s.has_unrecorded_changes();
+    match deadline {
+        None => {
+            alarm.clear();
+            ctx.wait_condition(wake).await?;
+        }
+        Some(deadline) => {
+            let mut timer = alarm.for_deadline(ctx, deadline);
+            let fired = select! {
                 woken = ctx.wait_condition(wake) => {
                     woken?;
-                    timer.cancel();
+                    None
                 }
-                fired = timer => {
-                    if let TimerResult::Cancelled = fired {
-                        return Err(WorkflowTermination::cancelled());
-                    }
+                fired = timer => Some(fired),
+            };
+            if let Some(fired) = fired {
+                alarm.set = None;
+                if let TimerResult::Cancelled = fired {
+                    return Err(WorkflowTermination::cancelled());
                 }
             }
         }
