@@ -336,13 +336,16 @@ async fn lifecycle(ctx: &Ctx) -> WorkflowResult<SessionSnapshot> {
 async fn hold_booking(ctx: &Ctx) -> WorkflowResult<()> {
     let request =
         ctx.state(|s| HoldRequest { session: s.session.snapshot().clone(), purchase: s.purchase });
-    let outcome = ctx
-        .execute_activity(
-            BillingActivities::hold_booking,
-            request,
-            step_options("hold the booking and a credit"),
-        )
-        .await?;
+    // A local activity: the hold runs inside the workflow task that starts the session, so the
+    // booking is answered in one task. No change can be waiting meanwhile (the session is not
+    // visible before it is held), so the workflow being busy delays nobody.
+    let options = LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(backoff_policy())
+        .summary("hold the booking and a credit".to_string())
+        .build();
+    let outcome =
+        ctx.execute_local_activity(BillingActivities::hold_booking, request, options).await?;
     match outcome {
         HoldOutcome::Held { credit } => {
             ctx.state_mut(|s| {
@@ -547,14 +550,20 @@ fn fee_options() -> ActivityOptions {
 /// backoff until it succeeds, because every activity here is idempotent.
 fn step_options(summary: &str) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(60))
-                .build(),
-        )
+        .retry_policy(backoff_policy())
         .summary(summary.to_string())
+        .build()
+}
+
+/// Retried from 1 s, doubling to a minute, without end: every step here is idempotent. (A step
+/// that may run while a change arrives stays a regular activity: a workflow running a local
+/// activity hears no update until it ends, so a second change would wait instead of being
+/// refused at once.)
+fn backoff_policy() -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(60))
         .build()
 }
 
