@@ -237,20 +237,6 @@ impl Transition {
             | Transition::LapseAuthorization => Vec::new(),
         }
     }
-
-    /// Its name, for the state diagram.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Transition::Confirm => "confirm",
-            Transition::End(_) => "end",
-            Transition::Reschedule { .. } => "reschedule",
-            Transition::Absence(_) => "provider absent",
-            Transition::Begin => "begin",
-            Transition::Remind(_) => "remind",
-            Transition::AuthorizeNext => "authorize next",
-            Transition::LapseAuthorization => "authorization lapses",
-        }
-    }
 }
 
 /// The rules and the state of one live session.
@@ -374,7 +360,7 @@ impl Session {
     }
 
     /// When the join grace period ends for the current start.
-    pub fn grace_ends(&self) -> DateTime<Utc> {
+    fn grace_ends(&self) -> DateTime<Utc> {
         self.policy.join_window(self.snapshot.starts_at).1
     }
 
