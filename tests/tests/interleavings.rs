@@ -116,7 +116,8 @@ async fn make(app: &TestApp, session: &SessionSnapshot, call: Call, tally: &Mute
             follow_join_link(app, id, token, tally).await
         }
         Call::EndRoom => {
-            let (status, body) = follow_join_link(app, id, &client, tally).await;
+            // The provider ends the room (following their own link, which counts as their join).
+            let (status, body) = follow_join_link(app, id, &provider, tally).await;
             match body["room"].as_str() {
                 Some(room) => {
                     let (path, query) = room.split_once('?').unwrap_or((room, ""));
@@ -154,19 +155,20 @@ async fn follow_join_link(
 
 /// Drives one session: booked soon (joins open, confirmed changes late) or days ahead, then
 /// four rounds of concurrent calls: the provider's answer (mostly a confirmation) with one or
-/// two random calls, random calls, the two joins with a random call, the room's end with one.
+/// two random calls, random calls, the joins (mostly both, sometimes one) with a random call,
+/// the room's end with one.
 async fn drive(app: &TestApp, seed: u64, n: usize, tally: &Mutex<Tally>) -> SessionSnapshot {
     let mut rng = StdRng::seed_from_u64(seed.wrapping_add(n as u64));
     let (client, provider) = app.subscriber_and_therapist().await;
     let starts_in = if rng.random_bool(0.7) { TimeDelta::minutes(3) } else { TimeDelta::days(3) };
     let session = app.book(client, provider, Utc::now() + starts_in).await;
     let answer = if rng.random_bool(0.85) { Call::Confirm } else { Call::Decline };
-    let rounds = [
-        vec![answer],
-        Vec::new(),
-        vec![Call::Join(Role::Client), Call::Join(Role::Provider)],
-        vec![Call::EndRoom],
-    ];
+    let joins = match rng.random_range(0..20) {
+        0..=13 => vec![Call::Join(Role::Client), Call::Join(Role::Provider)],
+        14..=16 => vec![Call::Join(Role::Provider)],
+        _ => vec![Call::Join(Role::Client)],
+    };
+    let rounds = [vec![answer], Vec::new(), joins, vec![Call::EndRoom]];
     for mut calls in rounds {
         let extra = if rng.random_bool(0.5) { 1 } else { rng.random_range(0..=2) };
         calls.extend((0..extra).map(|_| Call::random(&mut rng)));
