@@ -1,0 +1,73 @@
+//! Hostile and careless input (issue 12): every answer is in the error format, nothing panics,
+//! and a request that answers an error has changed nothing.
+
+use livesessions_tests::{Backend, TestApp, TestOptions, test_policy};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// The status and JSON body (`Null` when there is none) of `request`, which must be answered:
+/// a dropped connection (a panic in a handler) fails the test.
+async fn answer(request: reqwest::RequestBuilder, what: &str) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap_or_else(|e| panic!("{what}: no answer: {e}"));
+    let status = response.status();
+    let text = response.text().await.unwrap_or_else(|e| panic!("{what}: no body: {e}"));
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Asserts an error answer in the API's format with one of `statuses`.
+fn assert_error(what: &str, (status, body): &(StatusCode, Value), statuses: &[StatusCode]) {
+    assert!(statuses.contains(status), "{what}: {status} {body}");
+    assert!(body["error"]["code"].is_string(), "{what}: {status} without the error format: {body}");
+    assert!(body["error"]["message"].is_string(), "{what}: {status} {body}");
+}
+
+/// Extreme `X-Media-Timestamp` and `X-Media-Signature` values, and odd `/join/{token}` paths:
+/// each is answered (`401`, or `400`/`404`), never a dropped connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_headers_and_path_parameters_are_answered() {
+    let options =
+        TestOptions { media_secret: Some("media-secret".into()), ..TestOptions::default() };
+    let app = TestApp::spawn_with(Backend::Postgres, test_policy(), options).await;
+    let timestamps = [
+        i64::MIN.to_string(),
+        i64::MAX.to_string(),
+        (i64::MIN + 1).to_string(),
+        "-1".into(),
+        "0".into(),
+        "99999999999999999999".into(),
+        "+5".into(),
+        "1e9".into(),
+        "".into(),
+        " ".into(),
+        "١٢".into(),
+    ];
+    let signatures = ["", "v1=", "v1=00", &format!("v1={}", "f".repeat(4096))];
+    for timestamp in &timestamps {
+        for signature in signatures {
+            let what = format!("timestamp {timestamp:?}, signature {:.12}", signature);
+            let request = app
+                .http
+                .post(format!("{}/v1/media/events", app.address))
+                .header("content-type", "application/json")
+                .header("X-Media-Timestamp", timestamp.as_bytes())
+                .header("X-Media-Signature", signature)
+                .body("{}");
+            let got = answer(request, &what).await;
+            assert_error(&what, &got, &[StatusCode::UNAUTHORIZED]);
+        }
+    }
+    let tokens = [
+        "x".to_string(),
+        "x".repeat(10_000),
+        "%FF%FE".into(),
+        "..%2F..%2Fetc".into(),
+        "%E2%80%AE".into(),
+        "-1".into(),
+        "9223372036854775808".into(),
+    ];
+    for token in tokens {
+        let what = format!("/join/{:.40}", token);
+        let got = answer(app.http.get(format!("{}/join/{token}", app.address)), &what).await;
+        assert_error(&what, &got, &[StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND]);
+    }
+}
