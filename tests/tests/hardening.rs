@@ -1,9 +1,15 @@
 //! Hostile and careless input (issue 12): every answer is in the error format, nothing panics,
 //! and a request that answers an error has changed nothing.
 
-use livesessions_tests::{Backend, TestApp, TestOptions, test_policy};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode as AxumStatus;
+use chrono::{TimeDelta, Utc};
+use livesessions_activities::storage::media_rooms;
+use livesessions_tests::{Backend, TestApp, TestOptions, eventually, test_policy};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 
 /// The status and JSON body (`Null` when there is none) of `request`, which must be answered:
 /// a dropped connection (a panic in a handler) fails the test.
@@ -70,4 +76,53 @@ async fn extreme_headers_and_path_parameters_are_answered() {
         let got = answer(app.http.get(format!("{}/join/{token}", app.address)), &what).await;
         assert_error(&what, &got, &[StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND]);
     }
+}
+
+/// A stand-in for a hosted media provider that fails its first `PUT` after making the room (an
+/// answer lost on the way back); it records every room id it was asked for.
+#[derive(Clone, Default)]
+struct FlakyHostedProvider {
+    rooms: Arc<Mutex<Vec<String>>>,
+}
+
+async fn put_flaky_room(
+    State(provider): State<FlakyHostedProvider>,
+    axum::extract::Path(room): axum::extract::Path<String>,
+) -> Result<axum::Json<Value>, AxumStatus> {
+    let first = {
+        let mut rooms = provider.rooms.lock().unwrap();
+        rooms.push(room.clone());
+        rooms.len() == 1
+    };
+    if first {
+        return Err(AxumStatus::BAD_GATEWAY);
+    }
+    let url = |party: &str| format!("https://media.example/{room}/{party}");
+    Ok(axum::Json(json!({"join_urls": {"client": url("client"), "provider": url("provider")}})))
+}
+
+/// The hosted adapter retried for one session asks the provider for one room, not one per try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_hosted_room_is_the_same_room() {
+    let stand_in = FlakyHostedProvider::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let router = Router::new()
+        .route("/v1/rooms/{room}", axum::routing::put(put_flaky_room))
+        .with_state(stand_in.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let options = TestOptions { hosted_media: Some(base_url), ..TestOptions::default() };
+    let app = TestApp::spawn_with(Backend::Postgres, test_policy(), options).await;
+    let (client, provider) = app.subscriber_and_therapist().await;
+    let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::minutes(2)).await;
+    let room = eventually("the room is opened on a retry", || async {
+        media_rooms::room_of(&app.db, session.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "no room yet".to_string())
+    })
+    .await;
+    let asked = stand_in.rooms.lock().unwrap().clone();
+    assert!(asked.len() >= 2, "{asked:?}");
+    assert!(asked.iter().all(|r| *r == room.to_string()), "one room, not {asked:?}");
 }
