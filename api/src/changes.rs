@@ -15,7 +15,7 @@ use livesessions_activities::storage::sessions;
 use livesessions_domain::booking::check_notice;
 use livesessions_domain::lifecycle::{Cancel, Change, Reschedule};
 use livesessions_domain::{
-    NextAuthorization, Party, Refusal, RefusalCode, Role, SessionId, SessionSnapshot,
+    CancelReason, NextAuthorization, Party, Refusal, RefusalCode, Role, SessionId, SessionSnapshot,
 };
 use serde::Deserialize;
 
@@ -46,8 +46,9 @@ pub async fn reschedule(
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
-    /// Why, for operators (kept in the database, never in workflow history; 500 characters at most).
-    pub reason: Option<String>,
+    /// Why, for operators (kept in the database, never in workflow history; 500 characters at
+    /// most, no control characters but line breaks).
+    pub reason: Option<CancelReason>,
     /// For whom: `client` or `provider`. Required of a `service`; a client may send only
     /// `client`, a provider only `provider`.
     #[schema(value_type = Option<String>, example = "client")]
@@ -96,9 +97,6 @@ pub async fn cancel(
     ApiPath(id): ApiPath<SessionId>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    if body.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        return Err(ApiError::Malformed("reason has more than 500 characters".into()));
-    }
     let by = canceller(&caller, body.on_behalf_of)?;
     let roles = [Role::Client, Role::Provider, Role::Service];
     let change = Change::Cancel(Cancel { by });
@@ -106,7 +104,7 @@ pub async fn cancel(
         steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change)
             .await?;
     if let Some(reason) = &body.reason {
-        sessions::set_cancel_reason(&state.db, id, reason).await?;
+        sessions::set_cancel_reason(&state.db, id, reason.as_str()).await?;
     }
     Ok(cancelled)
 }

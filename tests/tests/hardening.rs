@@ -6,10 +6,15 @@ use axum::extract::State;
 use axum::http::StatusCode as AxumStatus;
 use chrono::{TimeDelta, Utc};
 use livesessions_activities::storage::media_rooms;
-use livesessions_tests::{Backend, TestApp, TestOptions, eventually, test_policy};
+use livesessions_domain::Role;
+use livesessions_tests::{
+    Backend, TestApp, TestOptions, eventually, on_both_databases, test_policy,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
+
+on_both_databases!(control_characters_are_refused_before_any_effect);
 
 /// The status and JSON body (`Null` when there is none) of `request`, which must be answered:
 /// a dropped connection (a panic in a handler) fails the test.
@@ -125,4 +130,54 @@ async fn a_retried_hosted_room_is_the_same_room() {
     let asked = stand_in.rooms.lock().unwrap().clone();
     assert!(asked.len() >= 2, "{asked:?}");
     assert!(asked.iter().all(|r| *r == room.to_string()), "one room, not {asked:?}");
+}
+
+/// NUL and other control characters in text fields answer `400` before anything is changed:
+/// nothing is stored and the session's workflow is not asked.
+async fn control_characters_are_refused_before_any_effect(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let service = app.service_token();
+    let people = [
+        (
+            "clients",
+            json!({"coverage": "subscription", "plan": "subscription-standard",
+            "time_zone": "UTC", "email": "a@example.com", "display_name": "A\u{0}B"}),
+        ),
+        (
+            "clients",
+            json!({"coverage": "subscription", "plan": "subscription-standard",
+            "time_zone": "UTC", "email": "a\u{0}@example.com", "display_name": "A"}),
+        ),
+        (
+            "providers",
+            json!({"specialty": "therapist", "time_zone": "UTC",
+            "email": "p@example.com", "display_name": "Dr\u{7}"}),
+        ),
+    ];
+    for (kind, body) in people {
+        let path = format!("/v1/{kind}/{}", uuid::Uuid::new_v4());
+        let got = app.call(reqwest::Method::PUT, &path, Some(&service), Some(body.clone())).await;
+        assert_error(&format!("PUT {path} {body}"), &got, &[StatusCode::BAD_REQUEST]);
+        let (status, _) = app.call(reqwest::Method::PUT, &path, Some(&service), None).await;
+        assert_ne!(status, StatusCode::OK, "nothing was stored for {body}");
+    }
+
+    let (client, provider) = app.subscriber_and_therapist().await;
+    let session = app.book(client, provider, Utc::now() + TimeDelta::days(2)).await;
+    let path = format!("/v1/sessions/{}/cancel", session.id);
+    let got =
+        app.post(&path, &app.token(Role::Client, client), json!({"reason": "ill\u{0}"})).await;
+    assert_error("a cancel reason with NUL", &got, &[StatusCode::BAD_REQUEST]);
+    let (status, now) = app.get(&format!("/v1/sessions/{}", session.id), &service).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(now["state"], "requested", "the workflow was not asked: {now}");
+
+    for token in ["%00", "a%00b"] {
+        let what = format!("/join/{token}");
+        let got = answer(app.http.get(format!("{}{what}", app.address)), &what).await;
+        assert_error(&what, &got, &[StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND]);
+    }
+    let finance = app.token(Role::Finance, "finance");
+    let got = app.post("/v1/refunds", &finance, json!({"ledger_key": "k\u{0}"})).await;
+    assert_error("a ledger key with NUL", &got, &[StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND]);
 }
