@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::Utc;
 use livesessions_activities::storage::sessions;
-use livesessions_domain::booking::check_notice;
+use livesessions_domain::booking::check_start;
 use livesessions_domain::lifecycle::{Cancel, Change, Reschedule};
 use livesessions_domain::{
     CancelReason, NextAuthorization, Party, Refusal, RefusalCode, Role, SessionId, SessionSnapshot,
@@ -27,7 +27,7 @@ use serde::Deserialize;
     responses((status = 200, body = SessionSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody, description = "no_credit for a late reschedule"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict"),
-        (status = 422, body = ErrorBody, description = "modality_change_requires_rebooking, late_cancellation_not_accepted, booking_notice_too_short")),
+        (status = 422, body = ErrorBody, description = "modality_change_requires_rebooking, late_cancellation_not_accepted, booking_notice_too_short, booking_horizon_exceeded")),
     security(("bearer" = [])))]
 pub async fn reschedule(
     State(state): State<AppState>,
@@ -36,7 +36,7 @@ pub async fn reschedule(
     ApiPath(id): ApiPath<SessionId>,
     StrictJson(body): StrictJson<Reschedule>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    check_notice(body.starts_at, &state.policy, Utc::now())?;
+    check_start(body.starts_at, &state.policy, Utc::now())?;
     let roles = [Role::Client, Role::Service];
     let change = Change::Reschedule(body);
     steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change).await

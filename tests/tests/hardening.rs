@@ -181,3 +181,24 @@ async fn control_characters_are_refused_before_any_effect(backend: Backend) {
     let got = app.post("/v1/refunds", &finance, json!({"ledger_key": "k\u{0}"})).await;
     assert_error("a ledger key with NUL", &got, &[StatusCode::BAD_REQUEST, StatusCode::NOT_FOUND]);
 }
+
+/// A start beyond `policy.booking_horizon` is refused for a booking and for a reschedule, and
+/// nothing is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_beyond_the_booking_horizon_is_refused() {
+    let app = TestApp::spawn(Backend::Postgres, test_policy()).await;
+    let (client, provider) = app.subscriber_and_therapist().await;
+    let credits = app.credits(client).await;
+    let far = Utc::now() + TimeDelta::days(181);
+    let forever = "9999-12-31T10:00:00Z".parse().unwrap();
+    for starts_at in [far, forever] {
+        let got = app.request_session(client, provider, starts_at).await;
+        assert_error("a booking too far ahead", &got, &[StatusCode::UNPROCESSABLE_ENTITY]);
+        assert_eq!(got.1["error"]["code"], "booking_horizon_exceeded");
+    }
+    assert_eq!(app.credits(client).await, credits, "no credit is held");
+    let session = app.book(client, provider, Utc::now() + TimeDelta::days(2)).await;
+    let got = app.reschedule(&session, forever, true).await;
+    assert_error("a reschedule too far ahead", &got, &[StatusCode::UNPROCESSABLE_ENTITY]);
+    assert_eq!(got.1["error"]["code"], "booking_horizon_exceeded");
+}
