@@ -4,7 +4,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody, StillRunning};
-use crate::extract::{ApiJson, ApiPath, StrictJson};
+use crate::extract::{ApiPath, JsonBody};
 use crate::sessions::{steer, visible_session};
 use crate::state::AppState;
 use axum::Json;
@@ -34,10 +34,12 @@ pub async fn reschedule(
     caller: Caller,
     headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
-    StrictJson(body): StrictJson<Reschedule>,
+    body: JsonBody,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    check_start(body.starts_at, &state.policy, Utc::now())?;
     let roles = [Role::Client, Role::Service];
+    caller.require(&roles)?;
+    let body: Reschedule = body.parse_strict()?;
+    check_start(body.starts_at, &state.policy, Utc::now())?;
     let change = Change::Reschedule(body);
     steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change).await
 }
@@ -95,10 +97,12 @@ pub async fn cancel(
     caller: Caller,
     headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
-    ApiJson(body): ApiJson<CancelBody>,
+    body: JsonBody,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    let by = canceller(&caller, body.on_behalf_of)?;
     let roles = [Role::Client, Role::Provider, Role::Service];
+    caller.require(&roles)?;
+    let body: CancelBody = body.parse()?;
+    let by = canceller(&caller, body.on_behalf_of)?;
     let change = Change::Cancel(Cancel { by });
     let cancelled =
         steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change)

@@ -258,9 +258,7 @@ pub async fn media_event(
     body: Bytes,
 ) -> Result<Json<MediaEventReceipt>, ApiError> {
     verify_media_signature(&state, &headers, &body)?;
-    let event: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Malformed(format!("the media event does not parse: {e}")))?;
-    let event: MediaEvent = crate::extract::checked(event)?;
+    let event: MediaEvent = crate::extract::from_json(&body)?;
     if media_events::seen(&state.db, &event.id).await? {
         return Ok(Json(MediaEventReceipt { status: "duplicate" }));
     }

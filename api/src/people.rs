@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiPath, JsonBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -97,9 +97,10 @@ pub async fn put_client(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ClientId>,
-    ApiJson(record): ApiJson<ClientRecord>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<ClientRecord>), ApiError> {
     caller.require(&[Role::Service, Role::Operator])?;
+    let record: ClientRecord = body.parse()?;
     check_email(&record.email)?;
     let plan = state.plans.get(&record.plan).ok_or_else(|| {
         Refusal::new(RefusalCode::UnknownPlan, format!("there is no plan {:?}", record.plan))
@@ -137,9 +138,10 @@ pub async fn put_provider(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ProviderId>,
-    ApiJson(record): ApiJson<ProviderRecord>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<ProviderRecord>), ApiError> {
     caller.require(&[Role::Service, Role::Operator])?;
+    let record: ProviderRecord = body.parse()?;
     check_email(&record.email)?;
     let provider = providers::Provider {
         id,

@@ -88,7 +88,7 @@ impl Application {
             sessions: Sessions::new(self.client.clone(), &self.settings.temporal),
             billing: Arc::new(billing),
             processor,
-            keys: JwtKeys::from_secret(self.settings.auth.secret()),
+            keys: JwtKeys::from_settings(&self.settings.auth),
             policy: Arc::new(self.settings.policy.clone()),
             plans: Arc::new(self.settings.plans.clone()),
             public_url: public_url.as_str().into(),

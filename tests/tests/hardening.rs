@@ -202,3 +202,75 @@ async fn a_start_beyond_the_booking_horizon_is_refused() {
     assert_error("a reschedule too far ahead", &got, &[StatusCode::UNPROCESSABLE_ENTITY]);
     assert_eq!(got.1["error"]["code"], "booking_horizon_exceeded");
 }
+
+/// Bearer tokens: a small leeway past `exp`, `nbf` honoured, a maximum lifetime, a subject
+/// required, no parser internals in the message, the scheme in any case. Authentication (`401`)
+/// comes before the Idempotency-Key check (`400`), and the role check (`403`) before the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_checked_strictly_and_first() {
+    let app = TestApp::spawn(Backend::Postgres, test_policy()).await;
+    let client = app.new_client("subscription", "subscription-standard").await;
+    let path = format!("/v1/clients/{client}/credits");
+    let now = Utc::now().timestamp();
+    let claims = |extra: Value| {
+        let mut claims = json!({"sub": client, "role": "client", "iat": now, "exp": now + 600});
+        claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        claims
+    };
+    let (status, body) = app.get(&path, &app.token_with(claims(json!({})))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refused = [
+        ("expired 30 s ago", json!({"exp": now - 30})),
+        ("not valid for an hour", json!({"nbf": now + 3600})),
+        ("living 30 days", json!({"exp": now + 30 * 86_400})),
+        (
+            "issued in the future, living long",
+            json!({"iat": now + 29 * 86_400, "exp": now + 30 * 86_400}),
+        ),
+        ("an empty subject", json!({"sub": ""})),
+    ];
+    for (what, extra) in refused {
+        let got =
+            app.call(reqwest::Method::GET, &path, Some(&app.token_with(claims(extra))), None).await;
+        assert_error(what, &got, &[StatusCode::UNAUTHORIZED]);
+    }
+    let got = app.call(reqwest::Method::GET, &path, Some("not.a.jwt"), None).await;
+    assert_error("garbage", &got, &[StatusCode::UNAUTHORIZED]);
+    let message = got.1["error"]["message"].as_str().unwrap();
+    for internal in ["InvalidToken", "Base64", "Json", "Error", "kind"] {
+        assert!(!message.contains(internal), "parser internals in {message:?}");
+    }
+
+    let lower = format!("bearer {}", app.token(Role::Client, client));
+    let request = app.http.get(format!("{}{path}", app.address)).header("authorization", lower);
+    let (status, body) = answer(request, "lower-case bearer").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let request = app
+        .http
+        .post(format!("{}/v1/clients/{client}/credits/purchase", app.address))
+        .header("idempotency-key", "")
+        .json(&json!({}));
+    let got = answer(request, "no token and a bad Idempotency-Key").await;
+    assert_error("no token and a bad Idempotency-Key", &got, &[StatusCode::UNAUTHORIZED]);
+
+    let finance = app.token(Role::Finance, "finance");
+    let session = uuid::Uuid::new_v4();
+    for (method, path) in [
+        (reqwest::Method::PUT, format!("/v1/clients/{client}")),
+        (reqwest::Method::PUT, format!("/v1/providers/{}/availability", uuid::Uuid::new_v4())),
+        (reqwest::Method::POST, "/v1/sessions".to_string()),
+        (reqwest::Method::POST, format!("/v1/sessions/{session}/cancel")),
+        (reqwest::Method::POST, format!("/v1/sessions/{session}/reschedule")),
+        (reqwest::Method::POST, "/v1/messaging-sessions".to_string()),
+        (reqwest::Method::POST, "/v1/availability-requests".to_string()),
+    ] {
+        let what = format!("{method} {path} with a bad body as finance");
+        let got = app.call(method, &path, Some(&finance), Some(json!({"nonsense": [1]}))).await;
+        assert_error(&what, &got, &[StatusCode::FORBIDDEN]);
+    }
+    let client_token = app.token(Role::Client, client);
+    let got =
+        app.call(reqwest::Method::POST, "/v1/refunds", Some(&client_token), Some(json!(7))).await;
+    assert_error("a client's refund with a bad body", &got, &[StatusCode::FORBIDDEN]);
+}
