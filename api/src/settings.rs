@@ -12,11 +12,18 @@ pub struct HttpSettings {
     pub addr: String,
     /// The base of the links the API hands out (join links); defaults to `http://<addr>`.
     pub public_url: Option<String>,
+    /// How long a connection may take to send a request's headers before it is closed.
+    #[serde(with = "duration::text")]
+    pub header_read_timeout: Duration,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { addr: "127.0.0.1:8080".into(), public_url: None }
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            public_url: None,
+            header_read_timeout: Duration::from_secs(10),
+        }
     }
 }
 

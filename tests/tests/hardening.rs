@@ -274,3 +274,25 @@ async fn tokens_are_checked_strictly_and_first() {
         app.call(reqwest::Method::POST, "/v1/refunds", Some(&client_token), Some(json!(7))).await;
     assert_error("a client's refund with a bad body", &got, &[StatusCode::FORBIDDEN]);
 }
+
+/// A connection that sends half a request line, or nothing, is closed once
+/// `http.header_read_timeout` (10 s by default) has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn(Backend::Postgres, test_policy()).await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let mut connections = Vec::new();
+    for start in ["GET /hea", ""] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(start.as_bytes()).await.unwrap();
+        connections.push((start, stream));
+    }
+    for (start, mut stream) in connections {
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(std::time::Duration::from_secs(15), stream.read_to_end(&mut rest))
+                .await;
+        assert!(closed.is_ok(), "a connection that sent {start:?} is still open after 15 s");
+    }
+}
