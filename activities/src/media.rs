@@ -82,6 +82,13 @@ pub trait MediaService: Send + Sync {
     async fn open_room(&self, request: &RoomRequest) -> anyhow::Result<RoomId>;
 }
 
+/// The session's room: the one it has, or the one derived from it (so a retry after a failure
+/// half-way asks for the same room again).
+async fn room_for(db: &Db, request: &RoomRequest) -> anyhow::Result<RoomId> {
+    let kept = media_rooms::room_of(db, request.session_id).await?;
+    Ok(kept.unwrap_or_else(|| RoomId::of_session(request.session_id)))
+}
+
 /// The built-in service: rooms live in this service's database and its own room page.
 pub struct BuiltInMedia {
     db: Db,
@@ -90,9 +97,7 @@ pub struct BuiltInMedia {
 #[async_trait::async_trait]
 impl MediaService for BuiltInMedia {
     async fn open_room(&self, request: &RoomRequest) -> anyhow::Result<RoomId> {
-        let room = media_rooms::room_of(&self.db, request.session_id)
-            .await?
-            .unwrap_or_else(RoomId::random);
+        let room = room_for(&self.db, request).await?;
         Ok(media_rooms::open(&self.db, request, room, None, Utc::now()).await?)
     }
 }
@@ -129,9 +134,7 @@ pub struct HostedMedia {
 #[async_trait::async_trait]
 impl MediaService for HostedMedia {
     async fn open_room(&self, request: &RoomRequest) -> anyhow::Result<RoomId> {
-        let room = media_rooms::room_of(&self.db, request.session_id)
-            .await?
-            .unwrap_or_else(RoomId::random);
+        let room = room_for(&self.db, request).await?;
         let url = format!("{}/rooms/{room}", self.settings.base_url.trim_end_matches('/'));
         let body = HostedRoom {
             opens_at: request.opens_at,

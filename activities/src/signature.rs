@@ -20,22 +20,23 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
 pub enum SignatureError {
     /// The timestamp is too far from now (a replay, or a wrong clock).
     #[error("the timestamp is {0} s away from now, more than allowed")]
-    Stale(i64),
+    Stale(u64),
     /// The signature is not the body's.
     #[error("the signature does not match")]
     Mismatch,
 }
 
-/// Checks `signature` of `body` sent at `timestamp`, at most `tolerance_secs` from `now`.
+/// Checks `signature` of `body` sent at `timestamp`, at most `tolerance_secs` from `now`. Any
+/// timestamp is judged, however extreme: the distance to `now` cannot overflow.
 pub fn verify(
     secret: &str,
     timestamp: i64,
     body: &[u8],
     signature: &str,
     now: i64,
-    tolerance_secs: i64,
+    tolerance_secs: u64,
 ) -> Result<(), SignatureError> {
-    let skew = (now - timestamp).abs();
+    let skew = now.abs_diff(timestamp);
     if skew > tolerance_secs {
         return Err(SignatureError::Stale(skew));
     }
@@ -64,6 +65,18 @@ mod tests {
         assert_eq!(
             verify("s3cret", 1_000, b"{\"a\":1}", &signature, 2_000, 300),
             Err(SignatureError::Stale(1_000))
+        );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        for (timestamp, now) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MIN), (i64::MIN, 0)] {
+            let refused = verify("s", timestamp, b"", "v1=", now, 300);
+            assert!(matches!(refused, Err(SignatureError::Stale(_))), "{timestamp} at {now}");
+        }
+        assert_eq!(
+            verify("s", i64::MIN, b"", "", i64::MAX, 300),
+            Err(SignatureError::Stale(u64::MAX))
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::people::{known_client, known_provider};
 use crate::state::AppState;
 use axum::Json;
@@ -48,9 +48,10 @@ pub async fn put_availability(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ProviderId>,
-    ApiJson(hours): ApiJson<Availability>,
+    body: JsonBody,
 ) -> Result<Json<Availability>, ApiError> {
     provider_for(&state, &caller, id, &[Role::Service]).await?;
+    let hours: Availability = body.parse()?;
     hours.check()?;
     availability::put(&state.db, id, &hours, Utc::now()).await?;
     Ok(Json(hours))
@@ -184,10 +185,12 @@ pub struct NewAvailabilityRequest {
 pub async fn request_availability(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<NewAvailabilityRequest>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<AvailabilityRequest>), ApiError> {
-    if !caller.is_client(request.client_id) {
-        caller.require(&[Role::Service])?;
+    caller.require(&[Role::Client, Role::Service])?;
+    let request: NewAvailabilityRequest = body.parse()?;
+    if caller.role == Role::Client && !caller.is_client(request.client_id) {
+        return Err(ApiError::Forbidden);
     }
     // As precise as the database keeps it, so the answer equals what is listed later.
     let now = Utc::now().trunc_subsecs(6);

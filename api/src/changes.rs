@@ -4,7 +4,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody, StillRunning};
-use crate::extract::{ApiJson, ApiPath, StrictJson};
+use crate::extract::{ApiPath, JsonBody};
 use crate::sessions::{steer, visible_session};
 use crate::state::AppState;
 use axum::Json;
@@ -12,10 +12,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::Utc;
 use livesessions_activities::storage::sessions;
-use livesessions_domain::booking::check_notice;
+use livesessions_domain::booking::check_start;
 use livesessions_domain::lifecycle::{Cancel, Change, Reschedule};
 use livesessions_domain::{
-    NextAuthorization, Party, Refusal, RefusalCode, Role, SessionId, SessionSnapshot,
+    CancelReason, NextAuthorization, Party, Refusal, RefusalCode, Role, SessionId, SessionSnapshot,
 };
 use serde::Deserialize;
 
@@ -27,17 +27,19 @@ use serde::Deserialize;
     responses((status = 200, body = SessionSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody, description = "no_credit for a late reschedule"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "session_state_conflict"),
-        (status = 422, body = ErrorBody, description = "modality_change_requires_rebooking, late_cancellation_not_accepted, booking_notice_too_short")),
+        (status = 422, body = ErrorBody, description = "modality_change_requires_rebooking, late_cancellation_not_accepted, booking_notice_too_short, booking_horizon_exceeded")),
     security(("bearer" = [])))]
 pub async fn reschedule(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
-    StrictJson(body): StrictJson<Reschedule>,
+    body: JsonBody,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    check_notice(body.starts_at, &state.policy, Utc::now())?;
     let roles = [Role::Client, Role::Service];
+    caller.require(&roles)?;
+    let body: Reschedule = body.parse_strict()?;
+    check_start(body.starts_at, &state.policy, Utc::now())?;
     let change = Change::Reschedule(body);
     steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change).await
 }
@@ -46,8 +48,9 @@ pub async fn reschedule(
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
-    /// Why, for operators (kept in the database, never in workflow history; 500 characters at most).
-    pub reason: Option<String>,
+    /// Why, for operators (kept in the database, never in workflow history; 500 characters at
+    /// most, no control characters but line breaks).
+    pub reason: Option<CancelReason>,
     /// For whom: `client` or `provider`. Required of a `service`; a client may send only
     /// `client`, a provider only `provider`.
     #[schema(value_type = Option<String>, example = "client")]
@@ -94,19 +97,18 @@ pub async fn cancel(
     caller: Caller,
     headers: HeaderMap,
     ApiPath(id): ApiPath<SessionId>,
-    ApiJson(body): ApiJson<CancelBody>,
+    body: JsonBody,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    if body.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        return Err(ApiError::Malformed("reason has more than 500 characters".into()));
-    }
-    let by = canceller(&caller, body.on_behalf_of)?;
     let roles = [Role::Client, Role::Provider, Role::Service];
+    caller.require(&roles)?;
+    let body: CancelBody = body.parse()?;
+    let by = canceller(&caller, body.on_behalf_of)?;
     let change = Change::Cancel(Cancel { by });
     let cancelled =
         steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change)
             .await?;
     if let Some(reason) = &body.reason {
-        sessions::set_cancel_reason(&state.db, id, reason).await?;
+        sessions::set_cancel_reason(&state.db, id, reason.as_str()).await?;
     }
     Ok(cancelled)
 }

@@ -1,12 +1,13 @@
 //! Extractors whose rejections answer in the API's error format instead of axum's plain text.
 
 use crate::error::ApiError;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts};
-
-/// A JSON body; a body that does not parse answers `400 malformed_request`.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use livesessions_domain::text::check_characters;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// Path parameters; one that does not parse answers `400 malformed_request`.
 #[derive(Debug, FromRequestParts)]
@@ -18,27 +19,99 @@ pub struct ApiPath<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
 
-/// A JSON body that must not carry fields its type does not know (a typo is not silently
-/// ignored), for types that themselves tolerate unknown fields because a workflow reads them
-/// again on replay. Answers `400 malformed_request` naming the field.
+/// A JSON body, read but not yet parsed: a handler checks the caller's role first, so a `403`
+/// never depends on the body, then parses it with [`JsonBody::parse`] or
+/// [`JsonBody::parse_strict`]. Either answers `400 malformed_request` for a body that is not
+/// JSON, does not fit the type, or holds a control character in any text.
 #[derive(Debug)]
-pub struct StrictJson<T>(pub T);
+pub struct JsonBody {
+    is_json: bool,
+    bytes: Bytes,
+}
 
-impl<T, S> FromRequest<S> for StrictJson<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let ApiJson(value) = ApiJson::<serde_json::Value>::from_request(request, state).await?;
+        let is_json = is_json(request.headers());
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| ApiError::Malformed(rejection.body_text()))?;
+        Ok(Self { is_json, bytes })
+    }
+}
+
+/// Whether the request says its body is JSON (`application/json`, or `application/*+json`).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json"
+        || essence.strip_prefix("application/").is_some_and(|sub| sub.ends_with("+json"))
+}
+
+impl JsonBody {
+    fn value(&self) -> Result<Value, ApiError> {
+        if !self.is_json {
+            return Err(ApiError::Malformed(
+                "the body must be JSON, sent with Content-Type: application/json".into(),
+            ));
+        }
+        json_value(&self.bytes)
+    }
+
+    /// The body as a `T`.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        from_value(self.value()?)
+    }
+
+    /// The body as a `T` that must not carry fields it does not know (a typo is not silently
+    /// ignored), for types that themselves tolerate unknown fields because a workflow reads
+    /// them again on replay. An unknown field answers `400 malformed_request` naming it.
+    pub fn parse_strict<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let mut unknown = Vec::new();
-        let parsed = serde_ignored::deserialize(value, |path| unknown.push(path.to_string()))
-            .map_err(|e| ApiError::Malformed(format!("the body does not parse: {e}")))?;
+        let parsed =
+            serde_ignored::deserialize(self.value()?, |path| unknown.push(path.to_string()))
+                .map_err(does_not_parse)?;
         match unknown.first() {
             Some(field) => Err(ApiError::Malformed(format!("unknown field `{field}`"))),
-            None => Ok(StrictJson(parsed)),
+            None => Ok(parsed),
         }
+    }
+}
+
+/// `bytes` as a JSON `T`, refusing text with control characters as [`JsonBody`] does.
+pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    from_value(json_value(bytes)?)
+}
+
+fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(does_not_parse)
+}
+
+fn does_not_parse(error: serde_json::Error) -> ApiError {
+    ApiError::Malformed(format!("the body does not parse: {error}"))
+}
+
+fn json_value(bytes: &[u8]) -> Result<Value, ApiError> {
+    let axum::Json(value) = axum::Json::<Value>::from_bytes(bytes)?;
+    refuse_control_characters(&value)?;
+    Ok(value)
+}
+
+/// Refuses JSON holding text (a value or a key, at any depth) with NUL or another control
+/// character other than line breaks and tabs: no such text is stored or sent on. Fields with
+/// stricter rules check them in their own types.
+fn refuse_control_characters(value: &Value) -> Result<(), ApiError> {
+    let text = |text: &str| check_characters("a text in the body", text, true);
+    match value {
+        Value::String(s) => Ok(text(s)?),
+        Value::Array(items) => items.iter().try_for_each(refuse_control_characters),
+        Value::Object(fields) => fields.iter().try_for_each(|(key, value)| {
+            text(key)?;
+            refuse_control_characters(value)
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiQuery, JsonBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -97,9 +97,10 @@ pub struct RefundBody {
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<RefundBody>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<Entry>), ApiError> {
     caller.require(&[Role::Finance, Role::Operator])?;
+    let body: RefundBody = body.parse()?;
     let refunded = state
         .billing
         .refund(&body.ledger_key, body.amount_minor)

@@ -6,11 +6,12 @@
 //! update id of a change from the key, so the retry reaches the same booking or change in the
 //! workflow and answers what it did.
 
+use crate::auth::bearer_token;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -27,8 +28,7 @@ const MAX_BODY: usize = 1 << 20;
 
 /// Who is calling, for scoping keys: `role:sub` of a valid bearer token.
 fn caller_of(state: &AppState, request: &Request) -> Option<String> {
-    let token = request.headers().get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
-    let claims = state.keys.verify(token.trim()).ok()?;
+    let claims = state.keys.verify(bearer_token(request.headers()).ok()?).ok()?;
     Some(format!("{}:{}", claims.role, claims.sub))
 }
 
@@ -67,8 +67,11 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
     if request.method() != Method::POST {
         return Ok(next.run(request).await);
     }
-    let (Some(key), Some(caller)) = (key_of(request.headers())?, caller_of(&state, &request))
-    else {
+    // Without a valid token the handler answers 401, before any check of the key.
+    let Some(caller) = caller_of(&state, &request) else {
+        return Ok(next.run(request).await);
+    };
+    let Some(key) = key_of(request.headers())? else {
         return Ok(next.run(request).await);
     };
     let (parts, body) = request.into_parts();

@@ -241,7 +241,7 @@ fn verify_media_signature(
         .parse()
         .map_err(|_| ApiError::Unauthorized("X-Media-Timestamp must be unix seconds".into()))?;
     let signature = header("x-media-signature")?;
-    let tolerance = i64::try_from(state.media.webhook_tolerance.as_secs()).unwrap_or(i64::MAX);
+    let tolerance = state.media.webhook_tolerance.as_secs();
     signature::verify(secret, timestamp, body, signature, Utc::now().timestamp(), tolerance)
         .map_err(|e| ApiError::Unauthorized(format!("the media event is refused: {e}")))
 }
@@ -258,8 +258,7 @@ pub async fn media_event(
     body: Bytes,
 ) -> Result<Json<MediaEventReceipt>, ApiError> {
     verify_media_signature(&state, &headers, &body)?;
-    let event: MediaEvent = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Malformed(format!("the media event does not parse: {e}")))?;
+    let event: MediaEvent = crate::extract::from_json(&body)?;
     if media_events::seen(&state.db, &event.id).await? {
         return Ok(Json(MediaEventReceipt { status: "duplicate" }));
     }

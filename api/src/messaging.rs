@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiPath, JsonBody};
 use crate::people::{known_client, known_provider};
 use crate::state::AppState;
 use axum::Json;
@@ -34,9 +34,10 @@ pub struct NewMessagingSession {
 pub async fn start(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<NewMessagingSession>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<MessagingSnapshot>), ApiError> {
     caller.require(&[Role::Client, Role::Service])?;
+    let body: NewMessagingSession = body.parse()?;
     if caller.role == Role::Client && !caller.is_client(body.client_id) {
         return Err(ApiError::Forbidden);
     }

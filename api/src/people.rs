@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiPath, JsonBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use livesessions_activities::storage::{clients, providers};
 use livesessions_domain::{
-    ClientId, Coverage, ProviderId, Refusal, RefusalCode, Role, Specialty, TimeZoneName,
+    ClientId, Coverage, DisplayName, ProviderId, Refusal, RefusalCode, Role, Specialty,
+    TimeZoneName,
 };
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +29,7 @@ pub struct ClientRecord {
     /// Where their email goes.
     pub email: String,
     /// What messages call them.
-    pub display_name: String,
+    pub display_name: DisplayName,
 }
 
 /// A provider's scheduling record.
@@ -42,7 +43,7 @@ pub struct ProviderRecord {
     /// Where their email goes.
     pub email: String,
     /// What messages call them.
-    pub display_name: String,
+    pub display_name: DisplayName,
 }
 
 /// The client a request names, or `422 unknown_client`.
@@ -66,18 +67,15 @@ pub(crate) async fn known_provider(
     })
 }
 
-/// Checks the contact fields every person has.
-fn check_contact(email: &str, display_name: &str) -> Result<(), ApiError> {
+/// Checks the email every person has.
+fn check_email(email: &str) -> Result<(), ApiError> {
     let email_ok = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email
             .split_once('@')
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
     if !email_ok {
         return Err(ApiError::Malformed(format!("email {email:?} is not an email address")));
-    }
-    if display_name.trim().is_empty() || display_name.len() > 200 {
-        return Err(ApiError::Malformed("display_name must have 1 to 200 characters".into()));
     }
     Ok(())
 }
@@ -99,10 +97,11 @@ pub async fn put_client(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ClientId>,
-    ApiJson(record): ApiJson<ClientRecord>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<ClientRecord>), ApiError> {
     caller.require(&[Role::Service, Role::Operator])?;
-    check_contact(&record.email, &record.display_name)?;
+    let record: ClientRecord = body.parse()?;
+    check_email(&record.email)?;
     let plan = state.plans.get(&record.plan).ok_or_else(|| {
         Refusal::new(RefusalCode::UnknownPlan, format!("there is no plan {:?}", record.plan))
     })?;
@@ -122,7 +121,7 @@ pub async fn put_client(
         plan: record.plan.clone(),
         time_zone: record.time_zone,
         email: record.email.clone(),
-        display_name: record.display_name.clone(),
+        display_name: record.display_name.to_string(),
     };
     let created = clients::upsert(&state.db, &client, plan.credits, Utc::now()).await?;
     Ok((created_or_ok(created), Json(record)))
@@ -139,16 +138,17 @@ pub async fn put_provider(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ProviderId>,
-    ApiJson(record): ApiJson<ProviderRecord>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<ProviderRecord>), ApiError> {
     caller.require(&[Role::Service, Role::Operator])?;
-    check_contact(&record.email, &record.display_name)?;
+    let record: ProviderRecord = body.parse()?;
+    check_email(&record.email)?;
     let provider = providers::Provider {
         id,
         specialty: record.specialty,
         time_zone: record.time_zone,
         email: record.email.clone(),
-        display_name: record.display_name.clone(),
+        display_name: record.display_name.to_string(),
     };
     let created = providers::upsert(&state.db, &provider, Utc::now()).await?;
     Ok((created_or_ok(created), Json(record)))

@@ -2,7 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody, StillRunning};
-use crate::extract::{ApiPath, ApiQuery, StrictJson};
+use crate::extract::{ApiPath, ApiQuery, JsonBody};
 use crate::idempotency;
 use crate::people::{known_client, known_provider};
 use crate::state::AppState;
@@ -39,9 +39,10 @@ pub async fn request_session(
     State(state): State<AppState>,
     caller: Caller,
     headers: axum::http::HeaderMap,
-    StrictJson(booking): StrictJson<BookingRequest>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<SessionSnapshot>), ApiError> {
     caller.require(&[Role::Client, Role::Service])?;
+    let booking: BookingRequest = body.parse_strict()?;
     if caller.role == Role::Client && !caller.is_client(booking.client_id) {
         return Err(ApiError::Forbidden);
     }

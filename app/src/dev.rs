@@ -42,7 +42,7 @@ pub async fn run(settings: Settings, options: DevOptions) -> anyhow::Result<()> 
 
     let app = Application::build(settings).await?;
     let api = app.bind_api().await?;
-    let token = JwtKeys::from_secret(app.settings().auth.secret()).mint(
+    let token = JwtKeys::from_settings(&app.settings().auth).mint(
         "dev-service",
         Role::Service,
         Duration::from_secs(24 * 3600),

@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { role, sub, ttl } => {
-            println!("{}", JwtKeys::from_secret(settings.auth.secret()).mint(&sub, role, ttl));
+            println!("{}", JwtKeys::from_settings(&settings.auth).mint(&sub, role, ttl));
             Ok(())
         }
     }

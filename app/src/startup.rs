@@ -2,12 +2,17 @@
 //! Temporal client, the API server and the worker, and running them together until shutdown.
 
 use crate::configuration::Settings;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use livesessions_activities::{Billing, Db};
 use livesessions_api::{AppState, JwtKeys};
 use livesessions_worker::{SessionWorker, Sessions};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use temporalio_client::Client;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +29,7 @@ pub struct ApiServer {
     listener: TcpListener,
     router: axum::Router,
     public_url: String,
+    header_read_timeout: Duration,
 }
 
 impl ApiServer {
@@ -32,12 +38,49 @@ impl ApiServer {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    /// Serves until `shutdown` resolves, then finishes the requests in flight. A connection
+    /// that does not send a request's headers within `http.header_read_timeout` is closed, so
+    /// half-open connections cannot pile up.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        let ApiServer { listener, router, header_read_timeout, .. } = self;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors, most likely: let connections close first.
+                        tracing::warn!(%error, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let (builder, router, watcher) = (builder.clone(), router.clone(), graceful.watcher());
+            tokio::spawn(async move {
+                // hyper's header timer starts at the first byte; a silent connection ends here.
+                if tokio::time::timeout(header_read_timeout, stream.peek(&mut [0; 1]))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let service = TowerToHyperService::new(router);
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                if let Err(error) = watcher.watch(connection).await {
+                    tracing::debug!(error = %error, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
         Ok(())
     }
 }
@@ -88,14 +131,19 @@ impl Application {
             sessions: Sessions::new(self.client.clone(), &self.settings.temporal),
             billing: Arc::new(billing),
             processor,
-            keys: JwtKeys::from_secret(self.settings.auth.secret()),
+            keys: JwtKeys::from_settings(&self.settings.auth),
             policy: Arc::new(self.settings.policy.clone()),
             plans: Arc::new(self.settings.plans.clone()),
             public_url: public_url.as_str().into(),
             webhooks: self.settings.webhooks.enabled(),
             media: Arc::new(self.settings.media.clone()),
         };
-        Ok(ApiServer { listener, router: livesessions_api::router(state), public_url })
+        Ok(ApiServer {
+            listener,
+            router: livesessions_api::router(state),
+            public_url,
+            header_read_timeout: self.settings.http.header_read_timeout,
+        })
     }
 
     /// A worker for the configured task queue; its messages link to `public_url`.

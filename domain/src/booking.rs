@@ -94,13 +94,14 @@ impl BookingRequest {
                 ),
             );
         };
-        check_notice(self.starts_at, policy, now)?;
+        check_start(self.starts_at, policy, now)?;
         Ok(terms)
     }
 }
 
-/// Refuses a start closer than the booking notice allows (for bookings and reschedules).
-pub fn check_notice(
+/// Refuses a start closer than the booking notice allows, or further than the booking horizon
+/// (for bookings and reschedules, in the API and in the workflow alike).
+pub fn check_start(
     starts_at: DateTime<Utc>,
     policy: &Policy,
     now: DateTime<Utc>,
@@ -112,6 +113,13 @@ pub fn check_notice(
             format!("the earliest bookable start is {}", earliest.to_rfc3339()),
         ));
     }
+    let latest = policy.latest_start(now);
+    if starts_at > latest {
+        return Err(Refusal::new(
+            RefusalCode::BookingHorizonExceeded,
+            format!("the latest bookable start is {}", latest.to_rfc3339()),
+        ));
+    }
     Ok(())
 }
 
@@ -119,6 +127,7 @@ pub fn check_notice(
 mod tests {
     use super::*;
     use crate::Plans;
+    use crate::policy::delta;
     use chrono::TimeDelta;
 
     fn request(now: DateTime<Utc>) -> BookingRequest {
@@ -181,6 +190,17 @@ mod tests {
             check(&too_soon, Specialty::Therapist, now),
             Err(RefusalCode::BookingNoticeTooShort)
         );
+
+        let horizon = Policy::default().booking_horizon;
+        let last = BookingRequest { starts_at: now + delta(horizon), ..ok.clone() };
+        assert!(check(&last, Specialty::Therapist, now).is_ok());
+        for starts_at in [now + delta(horizon) + TimeDelta::seconds(1), DateTime::<Utc>::MAX_UTC] {
+            let too_far = BookingRequest { starts_at, ..ok.clone() };
+            assert_eq!(
+                check(&too_far, Specialty::Therapist, now),
+                Err(RefusalCode::BookingHorizonExceeded)
+            );
+        }
 
         let no_consent = BookingRequest { accept_cancellation_policy: false, ..ok.clone() };
         assert_eq!(

@@ -79,6 +79,17 @@ uuid_id!(
     "room id"
 );
 
+impl RoomId {
+    /// The room of `session`: always the same id for one session, so a retried request to a
+    /// media service finds the room an earlier try made instead of leaving it orphaned.
+    pub fn of_session(session: SessionId) -> Self {
+        Self(Uuid::new_v5(&ROOM_NAMESPACE, session.0.as_bytes()))
+    }
+}
+
+/// The UUID v5 namespace of room ids derived from session ids.
+const ROOM_NAMESPACE: Uuid = Uuid::from_u128(0x6c5e_2f0a_8d1b_4c3e_9a7f_1b2d_3e4f_5a6b);
+
 /// Prefix of every live session workflow id.
 pub const WORKFLOW_ID_PREFIX: &str = "live-session-";
 
@@ -109,6 +120,13 @@ mod tests {
         assert!(id.workflow_id().starts_with("live-session-"));
         assert_eq!(SessionId::from_workflow_id(&id.workflow_id()), Ok(id));
         assert!(SessionId::from_workflow_id("other-workflow").is_err());
+    }
+
+    #[test]
+    fn a_session_has_one_room_id() {
+        let (one, other) = (SessionId::random(), SessionId::random());
+        assert_eq!(RoomId::of_session(one), RoomId::of_session(one));
+        assert_ne!(RoomId::of_session(one), RoomId::of_session(other));
     }
 
     #[test]

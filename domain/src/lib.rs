@@ -19,6 +19,7 @@ pub mod policy;
 pub mod refusal;
 pub mod role;
 pub mod session;
+pub mod text;
 pub mod time_zone;
 
 pub use availability::Availability;
@@ -36,4 +37,5 @@ pub use session::{
     CreditStatus, CreditUse, Fee, FeeKind, FeeStatus, Joined, Modality, NextAuthorization, Outcome,
     Party, Service, SessionSnapshot, SessionState, StateChange,
 };
+pub use text::{CancelReason, DisplayName};
 pub use time_zone::TimeZoneName;

@@ -653,7 +653,7 @@ impl Session {
                         )
                     });
                 }
-                crate::booking::check_notice(request.starts_at, &self.policy, now)?;
+                crate::booking::check_start(request.starts_at, &self.policy, now)?;
                 Transition::Reschedule { starts_at: request.starts_at, late, replacement: None }
             }
             Change::Cancel(Cancel { by: Party::Provider }) => {

@@ -31,6 +31,9 @@ pub struct Policy {
     /// The earliest a session can start after it is booked.
     #[serde(with = "duration::text")]
     pub booking_notice: Duration,
+    /// The latest a session can start after it is booked (or rescheduled).
+    #[serde(with = "duration::text")]
+    pub booking_horizon: Duration,
     /// How long an insurance client has to authorize the next session.
     #[serde(with = "duration::text")]
     pub reauthorization_window: Duration,
@@ -58,6 +61,7 @@ impl Default for Policy {
             late_cancel_window: Duration::from_secs(24 * HOUR),
             completion_margin: Duration::from_secs(15 * MINUTE),
             booking_notice: Duration::from_secs(2 * HOUR),
+            booking_horizon: Duration::from_secs(180 * 24 * HOUR),
             reauthorization_window: Duration::from_secs(7 * 24 * HOUR),
             reschedule_offer_window: Duration::from_secs(14 * 24 * HOUR),
             messaging_session_length: Duration::from_secs(7 * 24 * HOUR),
@@ -87,6 +91,11 @@ impl Policy {
         now + delta(self.booking_notice)
     }
 
+    /// The latest start a booking made at `now` may ask for.
+    pub fn latest_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now.checked_add_signed(delta(self.booking_horizon)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
     /// Whether cancelling or rescheduling at `now` a session starting at `starts_at` is late.
     pub fn is_late(&self, now: DateTime<Utc>, starts_at: DateTime<Utc>) -> bool {
         starts_at - now < delta(self.late_cancel_window)
@@ -110,7 +119,8 @@ mod tests {
             serde_json::json!({
                 "confirm_window": "1d", "reminder_offsets": ["1d", "1h"],
                 "join_opens_before": "10m", "join_grace": "10m", "late_cancel_window": "1d",
-                "completion_margin": "15m", "booking_notice": "2h", "reauthorization_window": "7d",
+                "completion_margin": "15m", "booking_notice": "2h", "booking_horizon": "180d",
+                "reauthorization_window": "7d",
                 "reschedule_offer_window": "14d", "messaging_session_length": "7d",
                 "slot_interval": "15m"
             })

@@ -34,6 +34,8 @@ pub enum RefusalCode {
     ProviderDoesNotOfferService,
     /// The start is closer than the booking notice allows (422).
     BookingNoticeTooShort,
+    /// The start is further away than the booking horizon allows (422).
+    BookingHorizonExceeded,
     /// The client did not agree to the cancellation policy (422).
     CancellationPolicyNotAccepted,
     /// The session is not awaiting the provider's answer (409).
@@ -85,6 +87,7 @@ text_enum!(RefusalCode, "refusal code", {
     DurationNotInPlan => "duration_not_in_plan",
     ProviderDoesNotOfferService => "provider_does_not_offer_service",
     BookingNoticeTooShort => "booking_notice_too_short",
+    BookingHorizonExceeded => "booking_horizon_exceeded",
     CancellationPolicyNotAccepted => "cancellation_policy_not_accepted",
     NotAwaitingConfirmation => "not_awaiting_confirmation",
     JoinNotOpen => "join_not_open",
@@ -127,6 +130,7 @@ impl RefusalCode {
             | RefusalCode::DurationNotInPlan
             | RefusalCode::ProviderDoesNotOfferService
             | RefusalCode::BookingNoticeTooShort
+            | RefusalCode::BookingHorizonExceeded
             | RefusalCode::CancellationPolicyNotAccepted
             | RefusalCode::UnknownClient
             | RefusalCode::UnknownProvider

@@ -70,6 +70,12 @@ const SELECT_TOKEN: &str =
         r.ended_at, t.first_joined_at, t.media_url
    FROM join_tokens t JOIN media_rooms r ON r.id = t.room_id";
 
+/// Whether `token` has the form [`new_token`] gives (43 URL-safe base64 characters): any other
+/// text is no token, and is never sent to the database.
+fn well_formed(token: &str) -> bool {
+    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// 256 random bits, URL-safe.
 fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
@@ -198,6 +204,9 @@ pub async fn token_of(
 
 /// The token behind a join link.
 pub async fn find(db: &Db, token: &str) -> Result<Option<JoinToken>, StorageError> {
+    if !well_formed(token) {
+        return Ok(None);
+    }
     let row: Option<JoinTokenRow> = with_pool!(db, |pool| {
         sqlx::query_as(&format!("{SELECT_TOKEN} WHERE t.token = $1"))
             .bind(token)
