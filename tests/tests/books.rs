@@ -49,7 +49,7 @@ const PATHS: [Path; 9] = [
 
 fn fast_policy() -> Policy {
     Policy {
-        confirm_window: Duration::from_secs(6),
+        confirm_window: Duration::from_secs(10),
         join_grace: Duration::from_secs(1),
         reschedule_offer_window: Duration::from_secs(1),
         ..test_policy()
@@ -87,7 +87,7 @@ async fn drive(
     // their own (31 minutes apart, all inside the late-change window).
     let spread = TimeDelta::minutes(31) * index;
     let starts_at =
-        Utc::now() + if soon { TimeDelta::seconds(6) } else { TimeDelta::hours(5) + spread };
+        Utc::now() + if soon { TimeDelta::seconds(10) } else { TimeDelta::hours(5) + spread };
     let body = json!({"client_id": client, "provider_id": provider, "service": "therapy", "modality": "video",
         "duration_minutes": 30, "starts_at": starts_at, "time_zone": "UTC", "accept_cancellation_policy": true,
         "purchase_credit": true});

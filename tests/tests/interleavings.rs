@@ -275,12 +275,12 @@ async fn random_concurrent_calls_keep_every_invariant(backend: Backend) {
     let tally = Mutex::new(Tally::default());
     let sessions: Vec<SessionSnapshot> = futures::stream::iter(0..count)
         .map(|n| drive(&app, seed, n, &tally))
-        .buffer_unordered(8)
+        .buffer_unordered(6)
         .collect()
         .await;
     let results: Vec<Result<Outcome, String>> = futures::stream::iter(&sessions)
         .map(|s| settle(&app, s))
-        .buffer_unordered(8)
+        .buffer_unordered(6)
         .collect()
         .await;
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
