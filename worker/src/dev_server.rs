@@ -83,6 +83,11 @@ impl DevServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id, for figures read from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The Web UI's address, unless headless.
     pub fn ui_address(&self) -> Option<String> {
         self.ui_port.map(|port| format!("http://127.0.0.1:{port}"))

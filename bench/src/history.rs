@@ -1,0 +1,56 @@
+//! What a session's workflow asked of the server: its end state and its history, counted by
+//! event type.
+
+use anyhow::{Context, bail};
+use livesessions_domain::SessionId;
+use livesessions_workflows::LiveSession;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use temporalio_client::{Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions};
+use temporalio_common::protos::temporal::api::enums::v1::EventType;
+
+/// Waits (60 s at most) for the session's workflow to close; fails unless it ended in `state`.
+pub async fn wait_closed(temporal: &Client, id: SessionId, state: &str) -> anyhow::Result<()> {
+    let handle = temporal.get_workflow_handle::<LiveSession>(id.workflow_id());
+    let result = handle.get_result(WorkflowGetResultOptions::default());
+    let end = tokio::time::timeout(Duration::from_secs(60), result)
+        .await
+        .with_context(|| format!("{id} did not close within 60 s"))??;
+    if end.state.as_str() != state {
+        bail!("{id} ended {}, not {state}", end.state);
+    }
+    Ok(())
+}
+
+/// A history's length and its events by type (`EVENT_TYPE_` left off, lower case).
+#[derive(Debug, Clone, Default)]
+pub struct EventCount {
+    /// Every event.
+    pub total: usize,
+    /// Events per type.
+    pub by_type: BTreeMap<String, usize>,
+}
+
+impl EventCount {
+    /// Counts the history of the session's workflow.
+    pub async fn of(temporal: &Client, id: SessionId) -> anyhow::Result<Self> {
+        let handle = temporal.get_workflow_handle::<LiveSession>(id.workflow_id());
+        let events =
+            handle.fetch_history(WorkflowFetchHistoryOptions::default()).into_events().await?;
+        let mut count = Self { total: events.len(), ..Self::default() };
+        for event in &events {
+            let name = EventType::try_from(event.event_type).map_or("?", |t| t.as_str_name());
+            let name = name.trim_start_matches("EVENT_TYPE_").to_lowercase();
+            *count.by_type.entry(name).or_default() += 1;
+        }
+        Ok(count)
+    }
+
+    /// `total: n type, n type, …`, most frequent first.
+    pub fn describe(&self) -> String {
+        let mut types: Vec<(&String, &usize)> = self.by_type.iter().collect();
+        types.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let parts: Vec<String> = types.iter().map(|(name, n)| format!("{n} {name}")).collect();
+        format!("{}: {}", self.total, parts.join(", "))
+    }
+}
