@@ -580,17 +580,16 @@ fn snapshot(ctx: &Ctx) -> SessionSnapshot {
 /// and starting another, which would cost two history events each time.
 #[derive(Default)]
 struct Alarm<'a> {
-    set: Option<(Deadline, Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>>)>,
+    set: Option<(Deadline, Timer<'a>)>,
 }
+
+/// A running workflow timer.
+type Timer<'a> = Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>>;
 
 impl<'a> Alarm<'a> {
     /// The timer for `deadline`: the one already set for it, or a new one (cancelling, not
     /// dropping, one set for another deadline).
-    fn for_deadline(
-        &mut self,
-        ctx: &'a Ctx,
-        deadline: Deadline,
-    ) -> &mut Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>> {
+    fn for_deadline(&mut self, ctx: &'a Ctx, deadline: Deadline) -> &mut Timer<'a> {
         if self.set.as_ref().is_some_and(|(set_for, _)| *set_for != deadline) {
             self.clear();
         }
