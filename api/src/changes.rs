@@ -107,8 +107,12 @@ pub async fn cancel(
     let cancelled =
         steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change)
             .await?;
-    if let Some(reason) = &body.reason {
-        sessions::set_cancel_reason(&state.db, id, reason.as_str()).await?;
+    // The cancel has taken effect: a reason that cannot be kept (the database down) is logged,
+    // never answered as an error for a change that happened.
+    if let Some(reason) = &body.reason
+        && let Err(error) = sessions::set_cancel_reason(&state.db, id, reason.as_str()).await
+    {
+        tracing::warn!(session = %id, %error, "the cancel reason could not be kept");
     }
     Ok(cancelled)
 }

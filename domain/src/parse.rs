@@ -12,6 +12,27 @@ impl ParseError {
     }
 }
 
+/// Implements serde for a type as its text: serialized by `as_str`, deserialized through `parse`
+/// (so serde makes the same checks as the edge).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! string_serde {
+    ($name:ident) => {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
+                Self::parse(&text).map_err(::serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 /// Implements `FromStr`, `Display` and string serde (and, with the caller's `openapi` feature,
 /// a string schema) for a fieldless enum from one table of `Variant => "text"` pairs, so the
 /// wire names live in exactly one place.
@@ -57,18 +78,7 @@ macro_rules! text_enum {
             }
         }
 
-        impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> ::serde::Deserialize<'de> for $name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-                Self::parse(&text).map_err(::serde::de::Error::custom)
-            }
-        }
+        $crate::string_serde!($name);
 
         #[cfg(feature = "openapi")]
         impl ::utoipa::PartialSchema for $name {

@@ -53,18 +53,7 @@ macro_rules! bounded_text {
             }
         }
 
-        impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.0)
-            }
-        }
-
-        impl<'de> ::serde::Deserialize<'de> for $name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-                Self::parse(&text).map_err(::serde::de::Error::custom)
-            }
-        }
+        $crate::string_serde!($name);
 
         #[cfg(feature = "openapi")]
         impl ::utoipa::PartialSchema for $name {
