@@ -13,7 +13,8 @@ pub struct TemporalSettings {
     pub namespace: String,
     /// The task queue of the `LiveSession` workflow and its activities.
     pub task_queue: String,
-    /// How long an API request waits for the workflow to answer before it answers `503`.
+    /// How long an API request waits for the workflow to answer before it answers `202` with
+    /// where to look (the request may still take effect).
     #[serde(with = "livesessions_domain::duration::text")]
     pub request_timeout: Duration,
 }

@@ -94,9 +94,12 @@ impl Db {
     /// foreign keys on.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // No ping before each use: it costs a round trip per transaction, and a connection
+            // that died meanwhile fails its statement, which changes nothing (activities retry).
             let pool = PgPoolOptions::new()
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
                 .connect(url)
                 .await?;
             Ok(Db::Postgres(pool))
