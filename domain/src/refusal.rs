@@ -78,6 +78,8 @@ pub enum RefusalCode {
     ChangeInProgress,
     /// A service acting on a session must say for whom: `client` or `provider` (422).
     OnBehalfOfRequired,
+    /// An email address that is not one (422).
+    InvalidEmail,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -109,6 +111,7 @@ text_enum!(RefusalCode, "refusal code", {
     SlotTaken => "slot_taken",
     ChangeInProgress => "change_in_progress",
     OnBehalfOfRequired => "on_behalf_of_required",
+    InvalidEmail => "invalid_email",
 });
 
 impl RefusalCode {
@@ -142,7 +145,8 @@ impl RefusalCode {
             | RefusalCode::LateCancellationNotAccepted
             | RefusalCode::IdempotencyKeyReused
             | RefusalCode::NotRefundable
-            | RefusalCode::OnBehalfOfRequired => RefusalKind::RuleBroken,
+            | RefusalCode::OnBehalfOfRequired
+            | RefusalCode::InvalidEmail => RefusalKind::RuleBroken,
         }
     }
 }

@@ -14,7 +14,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
-on_both_databases!(control_characters_are_refused_before_any_effect);
+on_both_databases!(
+    control_characters_are_refused_before_any_effect,
+    emails_are_checked_before_anything_is_stored,
+);
 
 /// The status and JSON body (`Null` when there is none) of `request`, which must be answered:
 /// a dropped connection (a panic in a handler) fails the test.
@@ -295,4 +298,41 @@ async fn half_open_connections_are_closed() {
                 .await;
         assert!(closed.is_ok(), "a connection that sent {start:?} is still open after 15 s");
     }
+}
+
+/// An address that is not one answers `422 invalid_email` wherever people are registered, and
+/// nothing is stored; a good one is kept with its domain in lower case.
+async fn emails_are_checked_before_anything_is_stored(backend: Backend) {
+    use livesessions_activities::storage::{clients, providers};
+    use livesessions_domain::{ClientId, ProviderId};
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let service = app.service_token();
+    let client = |email: &str| {
+        json!({"coverage": "subscription", "plan": "subscription-standard", "time_zone": "UTC",
+               "email": email, "display_name": "A"})
+    };
+    let provider = |email: &str| json!({"specialty": "therapist", "time_zone": "UTC", "email": email, "display_name": "P"});
+    for email in ["<script>alert(1)</script>@b.c", "a@b", "a b@example.com", "\"a\"@b.c", "a@b@c.d"]
+    {
+        let (client_id, provider_id) = (ClientId::random(), ProviderId::random());
+        for (path, body) in [
+            (format!("/v1/clients/{client_id}"), client(email)),
+            (format!("/v1/providers/{provider_id}"), provider(email)),
+        ] {
+            let got = app.call(reqwest::Method::PUT, &path, Some(&service), Some(body)).await;
+            assert_error(&format!("PUT {path} {email}"), &got, &[StatusCode::UNPROCESSABLE_ENTITY]);
+            assert_eq!(got.1["error"]["code"], "invalid_email", "{email}");
+        }
+        assert_eq!(clients::get(&app.db, client_id).await.unwrap(), None, "{email}");
+        assert_eq!(providers::get(&app.db, provider_id).await.unwrap(), None, "{email}");
+    }
+    let id = ClientId::random();
+    let path = format!("/v1/clients/{id}");
+    let got = app
+        .call(reqwest::Method::PUT, &path, Some(&service), Some(client("Ann@Example.COM")))
+        .await;
+    assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
+    assert_eq!(got.1["email"], "Ann@example.com");
+    let stored = clients::get(&app.db, id).await.unwrap().unwrap();
+    assert_eq!(stored.email.as_str(), "Ann@example.com");
 }
