@@ -80,6 +80,8 @@ pub enum RefusalCode {
     OnBehalfOfRequired,
     /// An email address that is not one (422).
     InvalidEmail,
+    /// Availability that names a date twice, or hours that overlap on one day (422).
+    OverlappingAvailability,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -112,6 +114,7 @@ text_enum!(RefusalCode, "refusal code", {
     ChangeInProgress => "change_in_progress",
     OnBehalfOfRequired => "on_behalf_of_required",
     InvalidEmail => "invalid_email",
+    OverlappingAvailability => "overlapping_availability",
 });
 
 impl RefusalCode {
@@ -146,7 +149,8 @@ impl RefusalCode {
             | RefusalCode::IdempotencyKeyReused
             | RefusalCode::NotRefundable
             | RefusalCode::OnBehalfOfRequired
-            | RefusalCode::InvalidEmail => RefusalKind::RuleBroken,
+            | RefusalCode::InvalidEmail
+            | RefusalCode::OverlappingAvailability => RefusalKind::RuleBroken,
         }
     }
 }

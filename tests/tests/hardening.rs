@@ -336,3 +336,41 @@ async fn emails_are_checked_before_anything_is_stored(backend: Backend) {
     let stored = clients::get(&app.db, id).await.unwrap().unwrap();
     assert_eq!(stored.email.as_str(), "Ann@example.com");
 }
+
+/// Availability is bounded (20,000 identical exceptions are refused with `400`, as any list
+/// longer than its `maxItems`), a date named twice or overlapping hours answer
+/// `422 overlapping_availability`, and a refused availability leaves the kept one as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_is_bounded_and_refuses_overlaps() {
+    let app = TestApp::spawn(Backend::Postgres, test_policy()).await;
+    let provider = app.new_provider("therapist").await;
+    let path = format!("/v1/providers/{provider}/availability");
+    let token = app.token(Role::Provider, provider);
+    let put = |body: Value| app.call(reqwest::Method::PUT, &path, Some(&token), Some(body));
+    let kept = json!({"weekly": [{"day": "monday", "start": "09:00", "end": "12:00"}],
+                      "exceptions": [{"date": "2026-12-24", "off": true, "hours": []}]});
+    let (status, kept) = put(kept).await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+
+    let day_off = json!({"date": "2026-12-25", "off": true});
+    let identical = json!({"weekly": [], "exceptions": vec![day_off.clone(); 20_000]});
+    let got = put(identical).await;
+    assert_error("20,000 identical exceptions", &got, &[StatusCode::BAD_REQUEST]);
+    let hour = json!({"day": "tuesday", "start": "09:00", "end": "10:00"});
+    let got = put(json!({"weekly": vec![hour; 71]})).await;
+    assert_error("71 weekly entries", &got, &[StatusCode::BAD_REQUEST]);
+    let overlapping = [
+        json!({"weekly": [], "exceptions": [day_off.clone(), day_off]}),
+        json!({"weekly": [{"day": "monday", "start": "09:00", "end": "12:00"},
+                          {"day": "monday", "start": "11:00", "end": "13:00"}]}),
+        json!({"weekly": [], "exceptions": [{"date": "2026-12-26",
+               "hours": [{"start": "09:00", "end": "12:00"}, {"start": "09:00", "end": "12:00"}]}]}),
+    ];
+    for body in overlapping {
+        let got = put(body.clone()).await;
+        assert_error(&format!("{body}"), &got, &[StatusCode::UNPROCESSABLE_ENTITY]);
+        assert_eq!(got.1["error"]["code"], "overlapping_availability", "{body}");
+    }
+    let (status, now) = app.get(&path, &token).await;
+    assert_eq!((status, now), (StatusCode::OK, kept), "the refusals changed nothing");
+}
