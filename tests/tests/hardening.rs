@@ -374,3 +374,78 @@ async fn availability_is_bounded_and_refuses_overlaps() {
     let (status, now) = app.get(&path, &token).await;
     assert_eq!((status, now), (StatusCode::OK, kept), "the refusals changed nothing");
 }
+
+/// What axum itself refuses is answered in the error format with its own status: an unknown
+/// path `404`, a wrong method `405` (with `Allow`), a body that says it is not JSON `415`, a
+/// body over the limit `413`, bad JSON, a bad path or query parameter `400`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framework_rejections_answer_in_the_error_format() {
+    let options =
+        TestOptions { media_secret: Some("media-secret".into()), ..TestOptions::default() };
+    let app = TestApp::spawn_with(Backend::Postgres, test_policy(), options).await;
+    let service = app.service_token();
+    let url = |path: &str| format!("{}{path}", app.address);
+    // One byte over: the server reads all but that byte before it answers.
+    let huge = vec![b' '; livesessions_api::extract::MAX_BODY_BYTES + 1];
+    let cases = [
+        ("an unknown path", app.http.get(url("/v1/nothing-here")), StatusCode::NOT_FOUND),
+        ("an unknown path, no token", app.http.post(url("/nope")), StatusCode::NOT_FOUND),
+        (
+            "DELETE /v1/sessions",
+            app.http.delete(url("/v1/sessions")),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        ("PATCH /healthz", app.http.patch(url("/healthz")), StatusCode::METHOD_NOT_ALLOWED),
+        (
+            "a text body",
+            app.http.post(url("/v1/sessions")).header("content-type", "text/plain").body("hi"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "a body over the limit",
+            app.http
+                .post(url("/v1/sessions"))
+                .header("content-type", "application/json")
+                .body(huge.clone()),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "a media event over the limit",
+            app.http.post(url("/v1/media/events")).body(huge.clone()),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "a body over the limit, with an Idempotency-Key",
+            app.http
+                .post(url("/v1/sessions"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", "k")
+                .body(huge),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "JSON that does not parse",
+            app.http
+                .post(url("/v1/sessions"))
+                .header("content-type", "application/json")
+                .body("{\"a\":"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("a path parameter", app.http.get(url("/v1/sessions/not-a-uuid")), StatusCode::BAD_REQUEST),
+        ("a query parameter", app.http.get(url("/v1/sessions?limit=x")), StatusCode::BAD_REQUEST),
+    ];
+    for (what, request, status) in cases {
+        let request = if what.contains("no token") || what.contains("media event") {
+            request
+        } else {
+            request.bearer_auth(&service)
+        };
+        let response = request.send().await.unwrap_or_else(|e| panic!("{what}: no answer: {e}"));
+        let allow = response.headers().get("allow").cloned();
+        let got = (response.status(), response.json().await.unwrap_or(Value::Null));
+        assert_error(what, &got, &[status]);
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            assert!(allow.is_some(), "{what}: no Allow header");
+        }
+    }
+}
