@@ -174,6 +174,7 @@ pub struct NewAvailabilityRequest {
     /// The provider to tell.
     pub provider_id: ProviderId,
     /// 1 to 50 windows, not yet over.
+    #[schema(min_items = 1, max_items = 50)]
     pub windows: Vec<TimeWindow>,
 }
 

@@ -192,10 +192,8 @@ pub struct MediaEvent {
     #[serde(rename = "type")]
     pub kind: MediaEventKind,
     /// The room (this service's room id).
-    #[schema(value_type = String)]
     pub room_id: RoomId,
     /// Who joined or left (for participant events).
-    #[schema(value_type = Option<String>)]
     pub party: Option<Party>,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,

@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hours {
-    /// `HH:MM`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "09:00"))]
+    /// `HH:MM` (seconds and a fraction may follow).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 18, example = "09:00"))]
     pub start: NaiveTime,
     /// `HH:MM`, after `start`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "17:00"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 18, example = "17:00"))]
     pub end: NaiveTime,
 }
 
@@ -27,7 +27,7 @@ pub struct Hours {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeeklyHours {
     /// `monday` … `sunday`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "monday"))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = weekday::schema, example = "monday"))]
     #[serde(with = "weekday")]
     pub day: Weekday,
     /// The hours.
@@ -81,6 +81,15 @@ mod weekday {
     pub fn serialize<S: Serializer>(day: &Weekday, s: S) -> Result<S::Ok, S::Error> {
         // NAMES runs Monday to Sunday, as `num_days_from_monday` counts.
         s.serialize_str(NAMES[day.num_days_from_monday() as usize].0)
+    }
+
+    /// The schema of a day: one of the names.
+    #[cfg(feature = "openapi")]
+    pub fn schema() -> utoipa::openapi::schema::Object {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(NAMES.iter().map(|(name, _)| *name)))
+            .build()
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Weekday, D::Error> {
