@@ -8,6 +8,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use livesessions_domain::Email;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -218,8 +219,8 @@ pub struct Mailer {
 pub struct Outgoing {
     /// Stable per key and recipient, so mail clients can drop a duplicate.
     pub message_id: String,
-    /// The recipient.
-    pub to: (String, String),
+    /// The recipient: name and address.
+    pub to: (String, Email),
     /// The subject.
     pub subject: String,
     /// Plain text.
@@ -265,7 +266,7 @@ impl Mailer {
 
     /// Sends one message; an error means it was not accepted (retry later).
     pub async fn send(&self, outgoing: &Outgoing) -> anyhow::Result<()> {
-        let to = Mailbox::new(Some(outgoing.to.0.clone()), outgoing.to.1.parse()?);
+        let to = Mailbox::new(Some(outgoing.to.0.clone()), outgoing.to.1.as_str().parse()?);
         let body = MultiPart::alternative_plain_html(outgoing.text.clone(), outgoing.html.clone());
         let body = match &outgoing.invite {
             Some((ics, method)) => MultiPart::mixed().multipart(body).singlepart(

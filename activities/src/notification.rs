@@ -11,7 +11,7 @@ use crate::storage::{
 use crate::webhooks::{WebhookSettings, Webhooks};
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
-use livesessions_domain::{Party, SessionId, SessionSnapshot};
+use livesessions_domain::{Email, Party, SessionId, SessionSnapshot};
 use livesessions_workflows::activities::{
     AvailabilityRequestEmail, DeliveryInput, EmailNotice, InviteMethod, Notice, PostRoomMessage,
     RoomNotice,
@@ -182,7 +182,7 @@ impl Notification {
                 zone,
                 summary: &summary,
                 organizer: &organizer,
-                attendee: (&name, &address),
+                attendee: (&name, address.as_str()),
                 stamped_at: Utc::now(),
             };
             let method = match invite.method {
@@ -199,7 +199,7 @@ impl Notification {
         &self,
         key: &str,
         party: Party,
-        to: (String, String),
+        to: (String, Email),
         (subject, text, html): (String, String, String),
         invite: Option<(String, &'static str)>,
     ) -> anyhow::Result<()> {

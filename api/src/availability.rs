@@ -41,8 +41,9 @@ async fn provider_for(
 #[utoipa::path(put, path = "/v1/providers/{provider_id}/availability", tag = "availability",
     params(("provider_id" = ProviderId, Path)),
     request_body = Availability,
-    responses((status = 200, body = Availability), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Availability), (status = 400, body = ErrorBody, description = "more entries than the schema allows, or hours that end before they start"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "overlapping_availability: a date with two exceptions, or overlapping hours on one day")),
     security(("bearer" = [])))]
 pub async fn put_availability(
     State(state): State<AppState>,
@@ -53,6 +54,7 @@ pub async fn put_availability(
     provider_for(&state, &caller, id, &[Role::Service]).await?;
     let hours: Availability = body.parse()?;
     hours.check()?;
+    hours.check_overlaps()?;
     availability::put(&state.db, id, &hours, Utc::now()).await?;
     Ok(Json(hours))
 }
@@ -172,6 +174,7 @@ pub struct NewAvailabilityRequest {
     /// The provider to tell.
     pub provider_id: ProviderId,
     /// 1 to 50 windows, not yet over.
+    #[schema(min_items = 1, max_items = 50)]
     pub windows: Vec<TimeWindow>,
 }
 

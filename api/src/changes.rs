@@ -53,7 +53,7 @@ pub struct CancelBody {
     pub reason: Option<CancelReason>,
     /// For whom: `client` or `provider`. Required of a `service`; a client may send only
     /// `client`, a provider only `provider`.
-    #[schema(value_type = Option<String>, example = "client")]
+    #[schema(example = "client")]
     pub on_behalf_of: Option<Party>,
 }
 

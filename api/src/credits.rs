@@ -43,7 +43,7 @@ pub struct Purchase {
 /// Buys one credit at the plan's credit price. With an `Idempotency-Key` header, repeating the
 /// request buys nothing more.
 #[utoipa::path(post, path = "/v1/clients/{client_id}/credits/purchase", tag = "credits",
-    params(("client_id" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    params(("client_id" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, description = "repeat-safe key")),
     responses((status = 201, body = Purchase), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "credit_purchase_not_offered, unknown_client")),
     security(("bearer" = [])))]

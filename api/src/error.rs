@@ -3,7 +3,7 @@
 //! API.md's error table.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use livesessions_activities::billing::BillingError;
@@ -28,6 +28,15 @@ pub enum ApiError {
     /// `404 not_found`: nothing here, or nothing the caller may see.
     #[error("not found")]
     NotFound,
+    /// `405 method_not_allowed`: the path exists, but not with this method (`Allow` says which).
+    #[error("this path does not take that method")]
+    MethodNotAllowed,
+    /// `413 payload_too_large`: the body is longer than the API reads.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// `415 unsupported_media_type`: the body says it is something other than JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// `402`, `409` or `422` with the refusal's own code.
     #[error("{0}")]
     Refused(Refusal),
@@ -94,6 +103,15 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized".into()),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden".into()),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found".into()),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".into())
+            }
+            ApiError::PayloadTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into())
+            }
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type".into())
+            }
             ApiError::Refused(refusal) => {
                 let status = match refusal.code.kind() {
                     RefusalKind::Conflict => StatusCode::CONFLICT,
@@ -183,20 +201,29 @@ impl From<SessionCallError> for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        ApiError::Malformed(rejection.body_text())
+impl ApiError {
+    /// A request axum's extractors could not read, answered in the error format with the status
+    /// axum gives it: `413` and `415` keep theirs, any other client error is `400`, a server
+    /// error (a route that names a parameter it lacks) is `500`.
+    fn rejected(status: StatusCode, text: String) -> Self {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(text),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(text),
+            status if status.is_server_error() => ApiError::Internal(anyhow::anyhow!(text)),
+            _ => ApiError::Malformed(text),
+        }
     }
 }
 
-impl From<PathRejection> for ApiError {
-    fn from(rejection: PathRejection) -> Self {
-        ApiError::Malformed(rejection.body_text())
-    }
+/// `From` each of axum's rejections, through [`ApiError::rejected`].
+macro_rules! from_rejections {
+    ($($rejection:ty),+) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(rejection: $rejection) -> Self {
+                ApiError::rejected(rejection.status(), rejection.body_text())
+            }
+        }
+    )+};
 }
 
-impl From<QueryRejection> for ApiError {
-    fn from(rejection: QueryRejection) -> Self {
-        ApiError::Malformed(rejection.body_text())
-    }
-}
+from_rejections!(BytesRejection, JsonRejection, PathRejection, QueryRejection);

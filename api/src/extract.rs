@@ -22,43 +22,72 @@ pub struct ApiQuery<T>(pub T);
 /// A JSON body, read but not yet parsed: a handler checks the caller's role first, so a `403`
 /// never depends on the body, then parses it with [`JsonBody::parse`] or
 /// [`JsonBody::parse_strict`]. Either answers `400 malformed_request` for a body that is not
-/// JSON, does not fit the type, or holds a control character in any text.
+/// JSON, does not fit the type, or holds a control character in any text, and
+/// `415 unsupported_media_type` for one whose `Content-Type` names another media type.
 #[derive(Debug)]
 pub struct JsonBody {
-    is_json: bool,
+    declared: Declared,
     bytes: Bytes,
+}
+
+/// The most bytes of a request body the API reads (the router's body limit, and the
+/// idempotency layer's): a longer body answers `413 payload_too_large`.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// A body's raw bytes; one longer than [`MAX_BODY_BYTES`] answers `413 payload_too_large`.
+#[derive(Debug)]
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(Bytes::from_request(request, state).await?))
+    }
+}
+
+/// What the request's `Content-Type` says of its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Declared {
+    /// `application/json`, or `application/*+json`.
+    Json,
+    /// Another media type.
+    Other,
+    /// No `Content-Type`.
+    Nothing,
+}
+
+/// What `headers` say the body is.
+fn declared(headers: &HeaderMap) -> Declared {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Declared::Nothing;
+    };
+    let essence = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default();
+    let essence = essence.trim().to_ascii_lowercase();
+    let json = essence == "application/json"
+        || essence.strip_prefix("application/").is_some_and(|sub| sub.ends_with("+json"));
+    if json { Declared::Json } else { Declared::Other }
 }
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = is_json(request.headers());
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| ApiError::Malformed(rejection.body_text()))?;
-        Ok(Self { is_json, bytes })
+        let declared = declared(request.headers());
+        let ApiBytes(bytes) = ApiBytes::from_request(request, state).await?;
+        Ok(Self { declared, bytes })
     }
 }
 
-/// Whether the request says its body is JSON (`application/json`, or `application/*+json`).
-fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json"
-        || essence.strip_prefix("application/").is_some_and(|sub| sub.ends_with("+json"))
-}
-
 impl JsonBody {
+    /// The body as JSON: `415` when it says it is something else, `400` when it says nothing.
     fn value(&self) -> Result<Value, ApiError> {
-        if !self.is_json {
-            return Err(ApiError::Malformed(
-                "the body must be JSON, sent with Content-Type: application/json".into(),
-            ));
+        let needed = "the body must be JSON, sent with Content-Type: application/json";
+        match self.declared {
+            Declared::Json => json_value(&self.bytes),
+            Declared::Other => Err(ApiError::UnsupportedMediaType(needed.into())),
+            Declared::Nothing => Err(ApiError::Malformed(needed.into())),
         }
-        json_value(&self.bytes)
     }
 
     /// The body as a `T`.

@@ -19,10 +19,8 @@ use serde::{Deserialize, Serialize};
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     /// Only this session's.
-    #[param(value_type = Option<String>)]
     pub session_id: Option<SessionId>,
     /// Only this client's.
-    #[param(value_type = Option<String>)]
     pub client_id: Option<ClientId>,
     /// Posted at or after (RFC 3339, URL-encoded).
     pub from: Option<DateTime<Utc>>,

@@ -8,6 +8,7 @@
 
 use crate::auth::bearer_token;
 use crate::error::ApiError;
+use crate::extract::MAX_BODY_BYTES;
 use crate::state::AppState;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -22,9 +23,6 @@ use sha2::{Digest, Sha256};
 
 /// The header.
 pub const HEADER: &str = "idempotency-key";
-
-/// The largest body this layer keeps.
-const MAX_BODY: usize = 1 << 20;
 
 /// Who is calling, for scoping keys: `role:sub` of a valid bearer token.
 fn caller_of(state: &AppState, request: &Request) -> Option<String> {
@@ -75,9 +73,9 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
         return Ok(next.run(request).await);
     };
     let (parts, body) = request.into_parts();
-    let body = to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| ApiError::Malformed("the body is too large".into()))?;
+    let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::PayloadTooLarge(format!("the body is longer than {MAX_BODY_BYTES} bytes"))
+    })?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
     hasher.update(parts.uri.to_string());
@@ -106,7 +104,8 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
         Claim::Fresh => {
             let response = next.run(Request::from_parts(parts, Body::from(body))).await;
             let (parts, body) = response.into_parts();
-            let body = to_bytes(body, MAX_BODY).await.map_err(|e| ApiError::Internal(e.into()))?;
+            let body =
+                to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| ApiError::Internal(e.into()))?;
             if parts.status.is_server_error() || parts.status == StatusCode::ACCEPTED {
                 idempotency::release(&state.db, &caller, &key).await?;
             } else {

@@ -24,6 +24,7 @@ pub use settings::{AuthSettings, HttpSettings};
 pub use state::AppState;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
@@ -69,7 +70,9 @@ pub fn router(state: AppState) -> Router {
         .route("/media/rooms/{room_id}", get(media::room_page))
         .route("/media/rooms/{room_id}/end", post(media::end_room))
         .fallback(|| async { error::ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotent))
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

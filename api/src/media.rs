@@ -6,11 +6,10 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiPath, ApiQuery};
+use crate::extract::{ApiBytes, ApiPath, ApiQuery};
 use crate::sessions::visible_session;
 use crate::state::AppState;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, Redirect};
@@ -193,10 +192,8 @@ pub struct MediaEvent {
     #[serde(rename = "type")]
     pub kind: MediaEventKind,
     /// The room (this service's room id).
-    #[schema(value_type = String)]
     pub room_id: RoomId,
     /// Who joined or left (for participant events).
-    #[schema(value_type = Option<String>)]
     pub party: Option<Party>,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
@@ -255,7 +252,7 @@ fn verify_media_signature(
 pub async fn media_event(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<MediaEventReceipt>, ApiError> {
     verify_media_signature(&state, &headers, &body)?;
     let event: MediaEvent = crate::extract::from_json(&body)?;

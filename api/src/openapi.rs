@@ -156,4 +156,100 @@ mod tests {
         }
         assert!(missing.is_empty(), "undocumented answers: {missing:#?}");
     }
+
+    /// Strings and arrays a request may carry that are unbounded on purpose: looked up and
+    /// never stored, or opaque and decoded.
+    const UNBOUNDED: &[&str] = &[
+        "ClientRecord.plan: looked up in the configured plan table",
+        "RefundBody.ledger_key: looked up in the ledger",
+        "MediaEvent.id: signed by the media service",
+        "GET /media/rooms/{room_id} token: looked up",
+        "POST /media/rooms/{room_id}/end token: looked up",
+        "GET /join/{token} token: looked up",
+        "GET /v1/sessions cursor: decoded, a cursor this API handed out",
+        "POST /v1/media/events X-Media-Signature: verified",
+    ];
+
+    /// Where `schema` (at `at`) lets a string or an array through without a bound: a string with
+    /// no `maxLength`, `enum` or `format`, an array with no `maxItems`.
+    fn unbounded(document: &Value, schema: &Value, at: &str, found: &mut Vec<String>) {
+        if let Some(Value::String(target)) = schema.get("$ref") {
+            let name = target.rsplit('/').next().unwrap();
+            let resolved = document.pointer(target.strip_prefix('#').unwrap()).unwrap();
+            return unbounded(document, resolved, name, found);
+        }
+        for key in ["allOf", "oneOf", "anyOf"] {
+            for part in schema[key].as_array().into_iter().flatten() {
+                unbounded(document, part, at, found);
+            }
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(one) => vec![one],
+            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let stated = |key: &str| schema.get(key).is_some();
+        if types.contains(&"string") && !(stated("maxLength") || stated("enum") || stated("format"))
+        {
+            found.push(at.to_string());
+        }
+        if types.contains(&"array") {
+            if !stated("maxItems") {
+                found.push(format!("{at}[]"));
+            }
+            unbounded(document, &schema["items"], &format!("{at}[]"), found);
+        }
+        for (name, field) in schema["properties"].as_object().into_iter().flatten() {
+            unbounded(document, field, &format!("{at}.{name}"), found);
+        }
+    }
+
+    /// Every text and every list a request carries states its limit in the document, so a new
+    /// bounded newtype (or field) without one fails here, unless it is in [`UNBOUNDED`] with
+    /// the reason why.
+    #[test]
+    fn every_string_and_array_a_request_carries_states_its_bound() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut found = Vec::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let at = format!("{} {path}", method.to_uppercase());
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    let name = parameter["name"].as_str().unwrap();
+                    unbounded(&document, &parameter["schema"], &format!("{at} {name}"), &mut found);
+                }
+                let body = &operation["requestBody"]["content"]["application/json"]["schema"];
+                unbounded(&document, body, &format!("{at} body"), &mut found);
+            }
+        }
+        found.sort();
+        found.dedup();
+        let allowed: Vec<&str> = UNBOUNDED.iter().map(|a| a.split(':').next().unwrap()).collect();
+        found.retain(|at| !allowed.contains(&at.as_str()));
+        assert!(found.is_empty(), "no maxLength / maxItems stated: {found:#?}");
+    }
+
+    /// The limits the document states are the ones the code enforces.
+    #[test]
+    fn stated_limits_are_the_enforced_ones() {
+        use livesessions_domain::availability::{
+            MAX_EXCEPTION_HOURS, MAX_EXCEPTIONS, MAX_WEEKLY_HOURS, MAX_WINDOWS,
+        };
+        use livesessions_domain::{CancelReason, DisplayName, Email};
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        let stated = [
+            (&schemas["DisplayName"]["maxLength"], DisplayName::MAX_CHARS),
+            (&schemas["CancelReason"]["maxLength"], CancelReason::MAX_CHARS),
+            (&schemas["Email"]["maxLength"], Email::MAX_CHARS),
+            (&schemas["Email"]["minLength"], Email::MIN_CHARS),
+            (&schemas["Availability"]["properties"]["weekly"]["maxItems"], MAX_WEEKLY_HOURS),
+            (&schemas["Availability"]["properties"]["exceptions"]["maxItems"], MAX_EXCEPTIONS),
+            (&schemas["Exception"]["properties"]["hours"]["maxItems"], MAX_EXCEPTION_HOURS),
+            (&schemas["NewAvailabilityRequest"]["properties"]["windows"]["maxItems"], MAX_WINDOWS),
+        ];
+        for (n, (value, limit)) in stated.into_iter().enumerate() {
+            assert_eq!(value.as_u64(), Some(limit as u64), "limit {n}");
+        }
+    }
 }

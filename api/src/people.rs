@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use livesessions_activities::storage::{clients, providers};
 use livesessions_domain::{
-    ClientId, Coverage, DisplayName, ProviderId, Refusal, RefusalCode, Role, Specialty,
+    ClientId, Coverage, DisplayName, Email, ProviderId, Refusal, RefusalCode, Role, Specialty,
     TimeZoneName,
 };
 use serde::{Deserialize, Serialize};
@@ -26,7 +26,8 @@ pub struct ClientRecord {
     pub plan: String,
     /// Their IANA zone.
     pub time_zone: TimeZoneName,
-    /// Where their email goes.
+    /// Where their email goes (the domain is answered in lower case).
+    #[schema(value_type = Email)]
     pub email: String,
     /// What messages call them.
     pub display_name: DisplayName,
@@ -40,7 +41,8 @@ pub struct ProviderRecord {
     pub specialty: Specialty,
     /// Their IANA zone.
     pub time_zone: TimeZoneName,
-    /// Where their email goes.
+    /// Where their email goes (the domain is answered in lower case).
+    #[schema(value_type = Email)]
     pub email: String,
     /// What messages call them.
     pub display_name: DisplayName,
@@ -67,17 +69,10 @@ pub(crate) async fn known_provider(
     })
 }
 
-/// Checks the email every person has.
-fn check_email(email: &str) -> Result<(), ApiError> {
-    let email_ok = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-    if !email_ok {
-        return Err(ApiError::Malformed(format!("email {email:?} is not an email address")));
-    }
-    Ok(())
+/// The address a record names, or `422 invalid_email` (the field stays text in the body so that
+/// a bad address gets its own code rather than `400`).
+fn checked_email(text: &str) -> Result<Email, ApiError> {
+    Email::parse(text).map_err(|e| Refusal::new(RefusalCode::InvalidEmail, e.0).into())
 }
 
 /// `201` for a new record, `200` for an updated one.
@@ -91,7 +86,7 @@ fn created_or_ok(created: bool) -> StatusCode {
     request_body = ClientRecord,
     responses((status = 201, body = ClientRecord, description = "created"), (status = 200, body = ClientRecord, description = "updated"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "unknown_plan, plan_coverage_mismatch")),
+        (status = 422, body = ErrorBody, description = "invalid_email, unknown_plan, plan_coverage_mismatch")),
     security(("bearer" = [])))]
 pub async fn put_client(
     State(state): State<AppState>,
@@ -101,7 +96,7 @@ pub async fn put_client(
 ) -> Result<(StatusCode, Json<ClientRecord>), ApiError> {
     caller.require(&[Role::Service, Role::Operator])?;
     let record: ClientRecord = body.parse()?;
-    check_email(&record.email)?;
+    let email = checked_email(&record.email)?;
     let plan = state.plans.get(&record.plan).ok_or_else(|| {
         Refusal::new(RefusalCode::UnknownPlan, format!("there is no plan {:?}", record.plan))
     })?;
@@ -120,11 +115,11 @@ pub async fn put_client(
         coverage: record.coverage,
         plan: record.plan.clone(),
         time_zone: record.time_zone,
-        email: record.email.clone(),
+        email: email.clone(),
         display_name: record.display_name.to_string(),
     };
     let created = clients::upsert(&state.db, &client, plan.credits, Utc::now()).await?;
-    Ok((created_or_ok(created), Json(record)))
+    Ok((created_or_ok(created), Json(ClientRecord { email: email.to_string(), ..record })))
 }
 
 /// Creates or updates a provider.
@@ -132,7 +127,8 @@ pub async fn put_client(
     params(("provider_id" = ProviderId, Path, description = "the provider's id in the calling system")),
     request_body = ProviderRecord,
     responses((status = 201, body = ProviderRecord, description = "created"), (status = 200, body = ProviderRecord, description = "updated"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid_email")),
     security(("bearer" = [])))]
 pub async fn put_provider(
     State(state): State<AppState>,
@@ -142,14 +138,14 @@ pub async fn put_provider(
 ) -> Result<(StatusCode, Json<ProviderRecord>), ApiError> {
     caller.require(&[Role::Service, Role::Operator])?;
     let record: ProviderRecord = body.parse()?;
-    check_email(&record.email)?;
+    let email = checked_email(&record.email)?;
     let provider = providers::Provider {
         id,
         specialty: record.specialty,
         time_zone: record.time_zone,
-        email: record.email.clone(),
+        email: email.clone(),
         display_name: record.display_name.to_string(),
     };
     let created = providers::upsert(&state.db, &provider, Utc::now()).await?;
-    Ok((created_or_ok(created), Json(record)))
+    Ok((created_or_ok(created), Json(ProviderRecord { email: email.to_string(), ..record })))
 }

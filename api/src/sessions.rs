@@ -136,13 +136,10 @@ pub async fn get_session(
 #[into_params(parameter_in = Query)]
 pub struct SessionQuery {
     /// Only this client's sessions.
-    #[param(value_type = Option<String>)]
     pub client_id: Option<ClientId>,
     /// Only this provider's sessions.
-    #[param(value_type = Option<String>)]
     pub provider_id: Option<ProviderId>,
     /// Only sessions in this state.
-    #[param(value_type = Option<String>)]
     pub state: Option<SessionState>,
     /// Starting at or after (RFC 3339, URL-encoded).
     pub from: Option<DateTime<Utc>>,

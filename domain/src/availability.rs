@@ -5,7 +5,7 @@
 //! instants and slots step through real time. On a daylight-saving day a 9–17 day is one hour
 //! shorter or longer, no wall-clock time that does not exist is offered, and no instant twice.
 
-use crate::ParseError;
+use crate::{ParseError, Refusal, RefusalCode};
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hours {
-    /// `HH:MM`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "09:00"))]
+    /// `HH:MM` (seconds and a fraction may follow).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 18, example = "09:00"))]
     pub start: NaiveTime,
     /// `HH:MM`, after `start`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "17:00"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 18, example = "17:00"))]
     pub end: NaiveTime,
 }
 
@@ -27,7 +27,7 @@ pub struct Hours {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeeklyHours {
     /// `monday` … `sunday`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "monday"))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = weekday::schema, example = "monday"))]
     #[serde(with = "weekday")]
     pub day: Weekday,
     /// The hours.
@@ -44,8 +44,9 @@ pub struct Exception {
     /// `true`: no working hours that day (the extra hours below still apply).
     #[serde(default)]
     pub off: bool,
-    /// Extra hours that day.
+    /// Extra hours that day (at most 10, not overlapping).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
     pub hours: Vec<Hours>,
 }
 
@@ -54,10 +55,12 @@ pub struct Exception {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Availability {
-    /// Weekly working hours.
+    /// Weekly working hours: at most 70 entries, not overlapping on one day.
+    #[cfg_attr(feature = "openapi", schema(max_items = 70))]
     pub weekly: Vec<WeeklyHours>,
-    /// Dated exceptions.
+    /// Dated exceptions: at most 366, one a date.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 366))]
     pub exceptions: Vec<Exception>,
 }
 
@@ -80,6 +83,15 @@ mod weekday {
         s.serialize_str(NAMES[day.num_days_from_monday() as usize].0)
     }
 
+    /// The schema of a day: one of the names.
+    #[cfg(feature = "openapi")]
+    pub fn schema() -> utoipa::openapi::schema::Object {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(NAMES.iter().map(|(name, _)| *name)))
+            .build()
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Weekday, D::Error> {
         let text = String::deserialize(d)?;
         NAMES.iter().find(|(name, _)| *name == text).map(|(_, day)| *day).ok_or_else(|| {
@@ -88,9 +100,38 @@ mod weekday {
     }
 }
 
+/// At most this many weekly entries in one availability (ten a weekday).
+pub const MAX_WEEKLY_HOURS: usize = 70;
+/// At most this many dated exceptions in one availability (a year of them).
+pub const MAX_EXCEPTIONS: usize = 366;
+/// At most this many intervals in one exception.
+pub const MAX_EXCEPTION_HOURS: usize = 10;
+
+/// The first two of `hours` that overlap, if any (back-to-back hours do not).
+fn first_overlap(hours: impl Iterator<Item = Hours>) -> Option<(Hours, Hours)> {
+    let mut sorted: Vec<Hours> = hours.collect();
+    sorted.sort_by_key(|h| (h.start, h.end));
+    sorted.windows(2).find(|pair| pair[1].start < pair[0].end).map(|pair| (pair[0], pair[1]))
+}
+
 impl Availability {
-    /// Checks that every interval ends after it starts.
+    /// Checks the form: at most [`MAX_WEEKLY_HOURS`] weekly entries, [`MAX_EXCEPTIONS`]
+    /// exceptions of at most [`MAX_EXCEPTION_HOURS`] intervals each, and every interval ending
+    /// after it starts.
     pub fn check(&self) -> Result<(), ParseError> {
+        if self.weekly.len() > MAX_WEEKLY_HOURS || self.exceptions.len() > MAX_EXCEPTIONS {
+            return Err(ParseError::new(format!(
+                "availability has at most {MAX_WEEKLY_HOURS} weekly entries and \
+                 {MAX_EXCEPTIONS} exceptions"
+            )));
+        }
+        if let Some(crowded) = self.exceptions.iter().find(|e| e.hours.len() > MAX_EXCEPTION_HOURS)
+        {
+            return Err(ParseError::new(format!(
+                "the exception of {} has more than {MAX_EXCEPTION_HOURS} hours",
+                crowded.date
+            )));
+        }
         let all = self
             .weekly
             .iter()
@@ -102,6 +143,40 @@ impl Availability {
                     "hours {}–{} end before they start",
                     hours.start, hours.end
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the meaning: one exception a date, and no hours that overlap on one weekday or
+    /// within one exception (`422 overlapping_availability`). An exception's hours may overlap
+    /// the weekly hours they add to.
+    pub fn check_overlaps(&self) -> Result<(), Refusal> {
+        let refuse =
+            |message: String| Err(Refusal::new(RefusalCode::OverlappingAvailability, message));
+        let mut dates: Vec<NaiveDate> = self.exceptions.iter().map(|e| e.date).collect();
+        dates.sort();
+        if let Some(pair) = dates.windows(2).find(|pair| pair[0] == pair[1]) {
+            return refuse(format!("{} has more than one exception; give it one", pair[0]));
+        }
+        let mut days: Vec<Weekday> = self.weekly.iter().map(|w| w.day).collect();
+        days.sort_by_key(Weekday::num_days_from_monday);
+        days.dedup();
+        for day in days {
+            let hours = self.weekly.iter().filter(|w| w.day == day).map(|w| w.hours);
+            if let Some((a, b)) = first_overlap(hours) {
+                return refuse(format!(
+                    "{day}: hours {}–{} and {}–{} overlap",
+                    a.start, a.end, b.start, b.end
+                ));
+            }
+        }
+        for exception in &self.exceptions {
+            if let Some((a, b)) = first_overlap(exception.hours.iter().copied()) {
+                return refuse(format!(
+                    "{}: hours {}–{} and {}–{} overlap",
+                    exception.date, a.start, a.end, b.start, b.end
+                ));
             }
         }
         Ok(())
@@ -262,6 +337,62 @@ mod tests {
         Availability {
             weekly: days.iter().map(|day| WeeklyHours { day: *day, hours }).collect(),
             exceptions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn too_many_entries_duplicate_dates_and_overlapping_hours_are_refused() {
+        let hours = |start: &str, end: &str| Hours {
+            start: start.parse().unwrap(),
+            end: end.parse().unwrap(),
+        };
+        let on = |date: &str, list: Vec<Hours>| Exception {
+            date: date.parse().unwrap(),
+            off: false,
+            hours: list,
+        };
+        let mut good = weekdays("09:00", "12:00");
+        good.weekly.push(WeeklyHours { day: Weekday::Mon, hours: hours("12:00", "13:00") });
+        good.exceptions =
+            vec![on("2026-12-24", vec![hours("08:00", "10:00")]), on("2026-12-25", vec![])];
+        assert_eq!((good.check(), good.check_overlaps()), (Ok(()), Ok(())));
+
+        let identical = Availability {
+            weekly: Vec::new(),
+            exceptions: vec![on("2026-12-24", vec![]); MAX_EXCEPTIONS + 1],
+        };
+        assert!(identical.check().is_err());
+        let crowded = Availability {
+            weekly: Vec::new(),
+            exceptions: vec![on(
+                "2026-12-24",
+                vec![hours("09:00", "10:00"); MAX_EXCEPTION_HOURS + 1],
+            )],
+        };
+        assert!(crowded.check().is_err());
+        let mut weekly = weekdays("09:00", "10:00");
+        weekly.weekly = weekly.weekly.iter().cycle().take(MAX_WEEKLY_HOURS + 1).cloned().collect();
+        assert!(weekly.check().is_err());
+
+        let twice = Availability {
+            weekly: Vec::new(),
+            exceptions: vec![on("2026-12-24", vec![]), on("2026-12-24", vec![])],
+        };
+        let mut overlapping_week = weekdays("09:00", "12:00");
+        overlapping_week
+            .weekly
+            .push(WeeklyHours { day: Weekday::Wed, hours: hours("11:00", "13:00") });
+        let overlapping_day = Availability {
+            weekly: Vec::new(),
+            exceptions: vec![on(
+                "2026-12-24",
+                vec![hours("09:00", "12:00"), hours("09:00", "12:00")],
+            )],
+        };
+        for bad in [twice, overlapping_week, overlapping_day] {
+            assert_eq!(bad.check(), Ok(()));
+            let refused = bad.check_overlaps().unwrap_err();
+            assert_eq!(refused.code, RefusalCode::OverlappingAvailability, "{refused}");
         }
     }
 

@@ -78,6 +78,10 @@ pub enum RefusalCode {
     ChangeInProgress,
     /// A service acting on a session must say for whom: `client` or `provider` (422).
     OnBehalfOfRequired,
+    /// An email address that is not one (422).
+    InvalidEmail,
+    /// Availability that names a date twice, or hours that overlap on one day (422).
+    OverlappingAvailability,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -109,6 +113,8 @@ text_enum!(RefusalCode, "refusal code", {
     SlotTaken => "slot_taken",
     ChangeInProgress => "change_in_progress",
     OnBehalfOfRequired => "on_behalf_of_required",
+    InvalidEmail => "invalid_email",
+    OverlappingAvailability => "overlapping_availability",
 });
 
 impl RefusalCode {
@@ -142,7 +148,9 @@ impl RefusalCode {
             | RefusalCode::LateCancellationNotAccepted
             | RefusalCode::IdempotencyKeyReused
             | RefusalCode::NotRefundable
-            | RefusalCode::OnBehalfOfRequired => RefusalKind::RuleBroken,
+            | RefusalCode::OnBehalfOfRequired
+            | RefusalCode::InvalidEmail
+            | RefusalCode::OverlappingAvailability => RefusalKind::RuleBroken,
         }
     }
 }

@@ -7,8 +7,28 @@ use std::fmt;
 
 /// A valid IANA time zone name such as `America/New_York`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "America/New_York"))]
 pub struct TimeZoneName(Tz);
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TimeZoneName {
+    /// A string no longer than the longest name the tz database knows.
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let longest = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name().len()).max();
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("an IANA time zone name such as America/New_York"))
+            .min_length(Some(1))
+            .max_length(longest)
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TimeZoneName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("TimeZoneName")
+    }
+}
 
 impl TimeZoneName {
     /// Parses an IANA name; abbreviations such as `EST` that the database does not know are refused.

@@ -14,7 +14,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
-on_both_databases!(control_characters_are_refused_before_any_effect);
+on_both_databases!(
+    control_characters_are_refused_before_any_effect,
+    emails_are_checked_before_anything_is_stored,
+);
 
 /// The status and JSON body (`Null` when there is none) of `request`, which must be answered:
 /// a dropped connection (a panic in a handler) fails the test.
@@ -294,5 +297,155 @@ async fn half_open_connections_are_closed() {
             tokio::time::timeout(std::time::Duration::from_secs(15), stream.read_to_end(&mut rest))
                 .await;
         assert!(closed.is_ok(), "a connection that sent {start:?} is still open after 15 s");
+    }
+}
+
+/// An address that is not one answers `422 invalid_email` wherever people are registered, and
+/// nothing is stored; a good one is kept with its domain in lower case.
+async fn emails_are_checked_before_anything_is_stored(backend: Backend) {
+    use livesessions_activities::storage::{clients, providers};
+    use livesessions_domain::{ClientId, ProviderId};
+    let app = TestApp::spawn(backend, test_policy()).await;
+    let service = app.service_token();
+    let client = |email: &str| {
+        json!({"coverage": "subscription", "plan": "subscription-standard", "time_zone": "UTC",
+               "email": email, "display_name": "A"})
+    };
+    let provider = |email: &str| json!({"specialty": "therapist", "time_zone": "UTC", "email": email, "display_name": "P"});
+    for email in ["<script>alert(1)</script>@b.c", "a@b", "a b@example.com", "\"a\"@b.c", "a@b@c.d"]
+    {
+        let (client_id, provider_id) = (ClientId::random(), ProviderId::random());
+        for (path, body) in [
+            (format!("/v1/clients/{client_id}"), client(email)),
+            (format!("/v1/providers/{provider_id}"), provider(email)),
+        ] {
+            let got = app.call(reqwest::Method::PUT, &path, Some(&service), Some(body)).await;
+            assert_error(&format!("PUT {path} {email}"), &got, &[StatusCode::UNPROCESSABLE_ENTITY]);
+            assert_eq!(got.1["error"]["code"], "invalid_email", "{email}");
+        }
+        assert_eq!(clients::get(&app.db, client_id).await.unwrap(), None, "{email}");
+        assert_eq!(providers::get(&app.db, provider_id).await.unwrap(), None, "{email}");
+    }
+    let id = ClientId::random();
+    let path = format!("/v1/clients/{id}");
+    let got = app
+        .call(reqwest::Method::PUT, &path, Some(&service), Some(client("Ann@Example.COM")))
+        .await;
+    assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
+    assert_eq!(got.1["email"], "Ann@example.com");
+    let stored = clients::get(&app.db, id).await.unwrap().unwrap();
+    assert_eq!(stored.email.as_str(), "Ann@example.com");
+}
+
+/// Availability is bounded (20,000 identical exceptions are refused with `400`, as any list
+/// longer than its `maxItems`), a date named twice or overlapping hours answer
+/// `422 overlapping_availability`, and a refused availability leaves the kept one as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_is_bounded_and_refuses_overlaps() {
+    let app = TestApp::spawn(Backend::Postgres, test_policy()).await;
+    let provider = app.new_provider("therapist").await;
+    let path = format!("/v1/providers/{provider}/availability");
+    let token = app.token(Role::Provider, provider);
+    let put = |body: Value| app.call(reqwest::Method::PUT, &path, Some(&token), Some(body));
+    let kept = json!({"weekly": [{"day": "monday", "start": "09:00", "end": "12:00"}],
+                      "exceptions": [{"date": "2026-12-24", "off": true, "hours": []}]});
+    let (status, kept) = put(kept).await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+
+    let day_off = json!({"date": "2026-12-25", "off": true});
+    let identical = json!({"weekly": [], "exceptions": vec![day_off.clone(); 20_000]});
+    let got = put(identical).await;
+    assert_error("20,000 identical exceptions", &got, &[StatusCode::BAD_REQUEST]);
+    let hour = json!({"day": "tuesday", "start": "09:00", "end": "10:00"});
+    let got = put(json!({"weekly": vec![hour; 71]})).await;
+    assert_error("71 weekly entries", &got, &[StatusCode::BAD_REQUEST]);
+    let overlapping = [
+        json!({"weekly": [], "exceptions": [day_off.clone(), day_off]}),
+        json!({"weekly": [{"day": "monday", "start": "09:00", "end": "12:00"},
+                          {"day": "monday", "start": "11:00", "end": "13:00"}]}),
+        json!({"weekly": [], "exceptions": [{"date": "2026-12-26",
+               "hours": [{"start": "09:00", "end": "12:00"}, {"start": "09:00", "end": "12:00"}]}]}),
+    ];
+    for body in overlapping {
+        let got = put(body.clone()).await;
+        assert_error(&format!("{body}"), &got, &[StatusCode::UNPROCESSABLE_ENTITY]);
+        assert_eq!(got.1["error"]["code"], "overlapping_availability", "{body}");
+    }
+    let (status, now) = app.get(&path, &token).await;
+    assert_eq!((status, now), (StatusCode::OK, kept), "the refusals changed nothing");
+}
+
+/// What axum itself refuses is answered in the error format with its own status: an unknown
+/// path `404`, a wrong method `405` (with `Allow`), a body that says it is not JSON `415`, a
+/// body over the limit `413`, bad JSON, a bad path or query parameter `400`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framework_rejections_answer_in_the_error_format() {
+    let options =
+        TestOptions { media_secret: Some("media-secret".into()), ..TestOptions::default() };
+    let app = TestApp::spawn_with(Backend::Postgres, test_policy(), options).await;
+    let service = app.service_token();
+    let url = |path: &str| format!("{}{path}", app.address);
+    // One byte over: the server reads all but that byte before it answers.
+    let huge = vec![b' '; livesessions_api::extract::MAX_BODY_BYTES + 1];
+    let cases = [
+        ("an unknown path", app.http.get(url("/v1/nothing-here")), StatusCode::NOT_FOUND),
+        ("an unknown path, no token", app.http.post(url("/nope")), StatusCode::NOT_FOUND),
+        (
+            "DELETE /v1/sessions",
+            app.http.delete(url("/v1/sessions")),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        ("PATCH /healthz", app.http.patch(url("/healthz")), StatusCode::METHOD_NOT_ALLOWED),
+        (
+            "a text body",
+            app.http.post(url("/v1/sessions")).header("content-type", "text/plain").body("hi"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "a body over the limit",
+            app.http
+                .post(url("/v1/sessions"))
+                .header("content-type", "application/json")
+                .body(huge.clone()),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "a media event over the limit",
+            app.http.post(url("/v1/media/events")).body(huge.clone()),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "a body over the limit, with an Idempotency-Key",
+            app.http
+                .post(url("/v1/sessions"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", "k")
+                .body(huge),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "JSON that does not parse",
+            app.http
+                .post(url("/v1/sessions"))
+                .header("content-type", "application/json")
+                .body("{\"a\":"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("a path parameter", app.http.get(url("/v1/sessions/not-a-uuid")), StatusCode::BAD_REQUEST),
+        ("a query parameter", app.http.get(url("/v1/sessions?limit=x")), StatusCode::BAD_REQUEST),
+    ];
+    for (what, request, status) in cases {
+        let request = if what.contains("no token") || what.contains("media event") {
+            request
+        } else {
+            request.bearer_auth(&service)
+        };
+        let response = request.send().await.unwrap_or_else(|e| panic!("{what}: no answer: {e}"));
+        let allow = response.headers().get("allow").cloned();
+        let got = (response.status(), response.json().await.unwrap_or(Value::Null));
+        assert_error(what, &got, &[status]);
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            assert!(allow.is_some(), "{what}: no Allow header");
+        }
     }
 }

@@ -3,7 +3,7 @@
 use super::{Db, StorageError, credits, parse_column};
 use crate::{with_pool, with_tx};
 use chrono::{DateTime, Utc};
-use livesessions_domain::{ClientId, Coverage, TimeZoneName};
+use livesessions_domain::{ClientId, Coverage, Email, TimeZoneName};
 use sqlx::FromRow;
 use uuid::Uuid;
 
@@ -19,7 +19,7 @@ pub struct Client {
     /// Their zone.
     pub time_zone: TimeZoneName,
     /// Where email goes.
-    pub email: String,
+    pub email: Email,
     /// What messages call them.
     pub display_name: String,
 }
@@ -42,7 +42,7 @@ impl TryFrom<ClientRow> for Client {
             coverage: parse_column("clients.coverage", Coverage::parse(&row.coverage))?,
             plan: row.plan,
             time_zone: parse_column("clients.time_zone", TimeZoneName::parse(&row.time_zone))?,
-            email: row.email,
+            email: parse_column("clients.email", Email::parse(&row.email))?,
             display_name: row.display_name,
         })
     }
@@ -71,7 +71,7 @@ pub async fn upsert(
         .bind(client.coverage.as_str())
         .bind(&client.plan)
         .bind(client.time_zone.name())
-        .bind(&client.email)
+        .bind(client.email.as_str())
         .bind(&client.display_name)
         .bind(now)
         .fetch_one(&mut *conn)

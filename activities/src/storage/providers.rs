@@ -3,7 +3,7 @@
 use super::{Db, StorageError, parse_column};
 use crate::with_pool;
 use chrono::{DateTime, Utc};
-use livesessions_domain::{ProviderId, Specialty, TimeZoneName};
+use livesessions_domain::{Email, ProviderId, Specialty, TimeZoneName};
 use sqlx::FromRow;
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ pub struct Provider {
     /// Their zone.
     pub time_zone: TimeZoneName,
     /// Where email goes.
-    pub email: String,
+    pub email: Email,
     /// What messages call them.
     pub display_name: String,
 }
@@ -38,7 +38,7 @@ impl TryFrom<ProviderRow> for Provider {
             id: ProviderId::from_uuid(row.id),
             specialty: parse_column("providers.specialty", Specialty::parse(&row.specialty))?,
             time_zone: parse_column("providers.time_zone", TimeZoneName::parse(&row.time_zone))?,
-            email: row.email,
+            email: parse_column("providers.email", Email::parse(&row.email))?,
             display_name: row.display_name,
         })
     }
@@ -62,7 +62,7 @@ pub async fn upsert(
         .bind(provider.id.as_uuid())
         .bind(provider.specialty.as_str())
         .bind(provider.time_zone.name())
-        .bind(&provider.email)
+        .bind(provider.email.as_str())
         .bind(&provider.display_name)
         .bind(now)
         .fetch_one(pool)
