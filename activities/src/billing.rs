@@ -348,9 +348,7 @@ pub async fn post_fee(
     if ledger::post_alone(db, &entry, Utc::now()).await? {
         return Ok(if charged { FeeStatus::Charged } else { FeeStatus::Outstanding });
     }
-    let filter = ledger::LedgerFilter { key: Some(fee.key.clone()), ..Default::default() };
-    let posted = ledger::entries(db, &filter).await?.pop();
-    Ok(match posted {
+    Ok(match ledger::entry(db, &fee.key).await? {
         Some(entry) if entry.amount_on(accounts::PROCESSOR) != 0 => FeeStatus::Charged,
         _ => FeeStatus::Outstanding,
     })
@@ -423,13 +421,6 @@ impl Billing {
         _ctx: ActivityContext,
         grant: AuthorizationGrant,
     ) -> Result<CreditId, ActivityError> {
-        Ok(credits::grant_authorization(
-            &self.db,
-            &grant.key,
-            grant.client_id,
-            grant.estimate,
-            Utc::now(),
-        )
-        .await?)
+        Ok(credits::grant_authorization(&self.db, &grant, Utc::now()).await?)
     }
 }
