@@ -3,7 +3,9 @@
 //! authorizations. Every movement is posted to the ledger under its idempotency key, and the
 //! same key goes to the processor.
 
-use crate::payments::{ChargeRequest, Payment, PaymentProcessor, PaymentStatus, ProcessorError};
+use crate::payments::{
+    ChargeRequest, Payment, PaymentKind, PaymentProcessor, PaymentStatus, ProcessorError,
+};
 use crate::storage::credits::{self, CreditKind, Purchase};
 use crate::storage::ledger::{self, EntryKind, NewEntry, Posting, accounts};
 use crate::storage::sessions::{self, Clash, Slot, SlotWrite};
@@ -404,14 +406,29 @@ impl Billing {
         Ok(post_fee(&self.db, &fee, Some(&payment)).await?)
     }
 
-    /// See [`RecordUnpaidFee`].
+    /// See [`RecordUnpaidFee`]. The processor is asked first what it did under the fee's key:
+    /// a charge it made (its answer lost to a timeout, or the ledger unreachable when it came)
+    /// is posted as charged. When it cannot say, the fee is posted as outstanding, and
+    /// reconciliation shows it if the processor did collect it.
     #[activity(definition = RecordUnpaidFee)]
     pub async fn record_unpaid_fee(
         self: Arc<Self>,
         _ctx: ActivityContext,
         fee: FeeCharge,
     ) -> Result<FeeStatus, ActivityError> {
-        Ok(post_fee(&self.db, &fee, None).await?)
+        let lookup = self.processor.payment_by_key(&fee.key);
+        let payment = match tokio::time::timeout(self.processor_timeout, lookup).await {
+            Ok(Ok(found)) => found.filter(|p| p.kind == PaymentKind::Charge),
+            Ok(Err(error)) => {
+                tracing::warn!(key = %fee.key, %error, "the processor cannot say whether it charged the fee");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(key = %fee.key, "the processor did not say in time whether it charged the fee");
+                None
+            }
+        };
+        Ok(post_fee(&self.db, &fee, payment.as_ref()).await?)
     }
 
     /// See [`AuthorizeNext`].
