@@ -66,8 +66,9 @@ fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A database made for one test and removed after it.
-struct TestDatabase {
+/// A database made for one test and removed after it (a [`TestApp`] makes its own; a test
+/// that needs an empty, unmigrated one makes it with [`TestDatabase::create`]).
+pub struct TestDatabase {
     url: String,
     cleanup: Cleanup,
 }
@@ -78,7 +79,8 @@ enum Cleanup {
 }
 
 impl TestDatabase {
-    async fn create(backend: Backend) -> Self {
+    /// A fresh, empty database on `backend`.
+    pub async fn create(backend: Backend) -> Self {
         let name = format!("ls_test_{}", uuid::Uuid::new_v4().simple());
         match backend {
             Backend::Postgres => {
@@ -106,6 +108,13 @@ impl TestDatabase {
                 }
             }
         }
+    }
+}
+
+impl TestDatabase {
+    /// Its connection URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 }
 

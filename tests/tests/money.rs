@@ -12,9 +12,10 @@ use livesessions_activities::storage::ledger::{
 };
 use livesessions_activities::with_pool;
 use livesessions_domain::{
-    ClientId, Currency, FeeStatus, Money, PurchaseId, Role, SessionSnapshot, SessionState,
+    ClientId, Currency, FeeStatus, Money, PurchaseId, Role, SessionId, SessionSnapshot,
+    SessionState,
 };
-use livesessions_tests::{Backend, TestApp, TestOptions, eventually, test_policy};
+use livesessions_tests::{Backend, TestApp, TestDatabase, TestOptions, eventually, test_policy};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -474,8 +475,8 @@ async fn reconciliation_flags_a_fee_owed_in_the_ledger_that_the_processor_collec
 
 /// Issue 11, defect 2: a credit purchase is a durable step under the caller's
 /// Idempotency-Key (required). Its first charge is made and its answer lost; the purchase goes
-/// on past the request's timeout (`202`), and the retry under the same key answers the one
-/// credit it bought, charged once.
+/// on past the request's timeout (`202`) and finishes on its own; the retry under the same key,
+/// after that, answers the one credit it bought, charged once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credit_purchase_whose_charge_answer_is_lost_charges_once_and_grants_one_credit() {
     let options = TestOptions {
@@ -502,13 +503,13 @@ async fn a_credit_purchase_whose_charge_answer_is_lost_charges_once_and_grants_o
     let (status, location, body) = purchase(&app, client, "buy-1").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(location.as_deref(), Some(format!("/v1/clients/{client}/credits").as_str()));
-    let bought = eventually("the retry answers the purchase", || async {
-        match purchase(&app, client, "buy-1").await {
-            (StatusCode::CREATED, _, body) => Ok(body),
-            other => Err(format!("{other:?}")),
-        }
+    eventually("the purchase finishes without the caller", || async {
+        let posted = ledger_under(&app, &key).await;
+        if posted.is_empty() { Err("not yet".to_string()) } else { Ok(()) }
     })
     .await;
+    let (status, _, bought) = purchase(&app, client, "buy-1").await;
+    assert_eq!(status, StatusCode::CREATED, "the retry answers the purchase: {bought}");
     assert_eq!(bought["ledger_key"], key.as_str());
     assert_eq!(bought["balance"]["available"].as_i64(), Some(available + 1));
     let (status, _, again) = purchase(&app, client, "buy-1").await;
@@ -576,11 +577,16 @@ async fn two_partial_refunds_both_happen_and_a_retried_one_happens_once() {
     );
 }
 
+livesessions_tests::on_both_databases!(
+    refunding_a_purchase_in_full_takes_its_unused_credit_back,
+    an_insurance_authorization_carries_its_session_in_the_ledger,
+    migrating_gives_earlier_authorizations_their_session,
+);
+
 /// Issue 11, defect 3: a purchase refunded in full takes back the credit it bought; while a
 /// session holds that credit the full refund is refused (a partial one is not).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refunding_a_purchase_in_full_takes_its_unused_credit_back() {
-    let app = TestApp::spawn(Backend::Postgres, test_policy()).await;
+async fn refunding_a_purchase_in_full_takes_its_unused_credit_back(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
     let (client, provider) = app.subscriber_and_therapist().await;
     let (available, _) = app.credits(client).await;
     let (status, _, bought) = purchase(&app, client, "buy-1").await;
@@ -613,9 +619,8 @@ async fn refunding_a_purchase_in_full_takes_its_unused_credit_back() {
 
 /// Issue 11, defect 4: an insurance authorization's ledger transaction names the session after
 /// which the client authorized, and so does reconciliation.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_insurance_authorization_carries_its_session_in_the_ledger() {
-    let app = TestApp::spawn(Backend::Postgres, test_policy()).await;
+async fn an_insurance_authorization_carries_its_session_in_the_ledger(backend: Backend) {
+    let app = TestApp::spawn(backend, test_policy()).await;
     let client = app.new_client("insurance", "insurance-standard").await;
     let provider = app.new_provider("therapist").await;
     let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::minutes(1)).await;
@@ -650,4 +655,46 @@ async fn an_insurance_authorization_carries_its_session_in_the_ledger() {
         (Some(session.id.to_string().as_str()), &json!(2_000)),
         "{report}"
     );
+}
+
+/// Issue 11, defect 4: an authorization posted before the fix (no session id) gets the session
+/// its key names when the database is migrated.
+async fn migrating_gives_earlier_authorizations_their_session(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let db = livesessions_activities::Db::connect(database.url()).await.expect("the database");
+    let dialect = match backend {
+        Backend::Postgres => "postgres",
+        Backend::Sqlite => "sqlite",
+    };
+    let every =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(dialect);
+    let earlier = std::env::temp_dir().join(format!("ls-migrations-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&earlier).unwrap();
+    for file in std::fs::read_dir(&every).unwrap() {
+        let file = file.unwrap();
+        if file.file_name().to_string_lossy().as_ref() < "20261125120000" {
+            std::fs::copy(file.path(), earlier.join(file.file_name())).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(earlier.as_path()).await.unwrap();
+    with_pool!(&db, |pool| migrator.run(pool).await).expect("the schema before issue 11");
+    std::fs::remove_dir_all(&earlier).unwrap();
+
+    let (session, client) = (SessionId::random(), ClientId::random());
+    let key = format!("{}:next_authorization", session.workflow_id());
+    let before = NewEntry {
+        key: &key,
+        kind: EntryKind::InsuranceAuthorization,
+        client_id: client,
+        session_id: None,
+        processor_ref: None,
+        postings: Posting::units(accounts::ISSUED, accounts::available(client), accounts::AUTH, 1)
+            .into(),
+    };
+    ledger::post_alone(&db, &before, Utc::now()).await.unwrap();
+    db.migrate().await.expect("every migration");
+    let entry = ledger::entry(&db, &key).await.unwrap().expect("the authorization");
+    assert_eq!(entry.session_id, Some(session));
+    assert_eq!(entry.workflow_id, Some(session.workflow_id()));
+    db.close().await;
 }
