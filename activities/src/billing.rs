@@ -1,9 +1,11 @@
 //! Billing: holding a booking with its credit (buying one through the payment processor if
-//! asked), late-reschedule replacements, settling credits, fees charged once, and insurance
-//! authorizations. Every movement is posted to the ledger under its idempotency key, and the
+//! asked), late-reschedule replacements, settling credits, fees charged once, credits bought
+//! outside a session, refunds, and insurance authorizations. Every movement is posted to the ledger under its idempotency key, and the
 //! same key goes to the processor.
 
-use crate::payments::{ChargeRequest, Payment, PaymentProcessor, PaymentStatus, ProcessorError};
+use crate::payments::{
+    ChargeRequest, Payment, PaymentKind, PaymentProcessor, PaymentStatus, ProcessorError,
+};
 use crate::storage::credits::{self, CreditKind, Purchase};
 use crate::storage::ledger::{self, EntryKind, NewEntry, Posting, accounts};
 use crate::storage::sessions::{self, Clash, Slot, SlotWrite};
@@ -11,12 +13,14 @@ use crate::storage::{Db, StorageError};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{CreditId, FeeKind, FeeStatus, Money, Refusal, RefusalCode};
 use livesessions_workflows::activities::{
-    AuthorizationGrant, AuthorizeNext, ChargeFee, CreditMove, FeeCharge, HoldBooking, HoldNewTime,
-    HoldOutcome, HoldRequest, NewTimeRequest, RecordUnpaidFee, SettleCredit,
+    AuthorizationGrant, AuthorizeNext, BuyCredit, ChargeFee, CreditMove, CreditOrder, FeeCharge,
+    HoldBooking, HoldNewTime, HoldOutcome, HoldRequest, NewTimeRequest, PurchaseOutcome,
+    RecordUnpaidFee, SettleCredit,
 };
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_sdk::activities::{ActivityContext, ActivityError, activities};
+use uuid::Uuid;
 
 /// Why a billing step did not finish; both are transient and retried with the same keys.
 #[derive(Debug, thiserror::Error)]
@@ -194,61 +198,79 @@ impl Billing {
         Ok(HoldOutcome::Held { credit })
     }
 
-    /// Buys one credit outside any session, once per key: answers the credit, or the refusal
-    /// when the card is declined.
-    pub async fn purchase(
+    /// Buys one credit outside any session: charges the order's price under the purchase's
+    /// key, then grants the credit and posts the purchase in one transaction under the same key.
+    /// Answers the credit, or the refusal when the card is declined; a retry charges nothing
+    /// more and answers the same.
+    pub async fn buy(
         &self,
-        key: &str,
-        client: livesessions_domain::ClientId,
-        price: Money,
-    ) -> Result<Result<CreditId, Refusal>, BillingError> {
-        let payment = self
-            .charge(
-                None,
-                &ChargeRequest {
-                    idempotency_key: key.to_string(),
-                    customer: client,
-                    amount: price,
-                },
-            )
-            .await?;
+        ctx: Option<&ActivityContext>,
+        order: &CreditOrder,
+    ) -> Result<PurchaseOutcome, BillingError> {
+        let key = order.purchase_id.charge_key();
+        let charge = ChargeRequest {
+            idempotency_key: key.clone(),
+            customer: order.client_id,
+            amount: order.price,
+        };
+        let payment = self.charge(ctx, &charge).await?;
         if let PaymentStatus::Declined(code) = &payment.status {
-            return Ok(Err(Refusal::new(
+            return Ok(PurchaseOutcome::Declined(Refusal::new(
                 RefusalCode::PaymentDeclined,
                 format!("the card was declined ({code}): no credit was bought"),
             )));
         }
-        let purchase = Purchase { key, client, session: None, price, charge_id: &payment.id };
-        Ok(Ok(credits::add_purchased_alone(&self.db, &purchase, Utc::now()).await?))
+        let purchase = Purchase {
+            key: &key,
+            client: order.client_id,
+            session: None,
+            price: order.price,
+            charge_id: &payment.id,
+        };
+        let credit = credits::add_purchased_alone(&self.db, &purchase, Utc::now()).await?;
+        Ok(PurchaseOutcome::Bought { credit })
     }
 }
 
 impl Billing {
-    /// Refunds money the processor took under the ledger transaction `key` (all of it unless
-    /// `amount_minor` says less), once: the refund's key is `<key>:refund`. Answers the refund's
-    /// ledger transaction, or why it cannot be refunded; `None` when no transaction has `key`.
+    /// Refunds money the processor took under the ledger transaction `key`: `amount_minor`, or
+    /// all that is left of it, under the refund's own key `<key>:refund:<refund id>`. The same
+    /// refund id is the same refund: asked again, it refunds nothing more and answers the first
+    /// one. The refunds of one transaction never add up to more than it took. A purchase
+    /// refunded in full first revokes the credit it bought, and is refused when a session holds
+    /// or used that credit. Answers the refund's ledger transaction, or why it cannot be made;
+    /// `None` when no transaction has `key`.
     pub async fn refund(
         &self,
         key: &str,
+        refund_id: Uuid,
         amount_minor: Option<i64>,
     ) -> Result<Option<Result<ledger::Entry, Refusal>>, BillingError> {
-        let Some(original) = ledger::entries(
-            &self.db,
-            &ledger::LedgerFilter { key: Some(key.to_string()), ..Default::default() },
-        )
-        .await?
-        .pop() else {
+        let Some(original) = ledger::entry(&self.db, key).await? else {
             return Ok(None);
         };
-        let refusal =
-            |message: &str| Ok(Some(Err(Refusal::new(RefusalCode::NotRefundable, message))));
+        let refund_key = format!("{key}:refund:{refund_id}");
+        if let Some(done) = ledger::entry(&self.db, &refund_key).await? {
+            return Ok(Some(Ok(done)));
+        }
+        let refusal = |code, message: &str| Ok(Some(Err(Refusal::new(code, message))));
         let taken = original.amount_on(accounts::PROCESSOR);
         let (Some(charge_id), true) = (original.processor_ref.clone(), taken > 0) else {
-            return refusal("only money the processor took can be refunded");
+            return refusal(
+                RefusalCode::NotRefundable,
+                "only money the processor took can be refunded",
+            );
         };
-        let amount = amount_minor.unwrap_or(taken);
-        if amount <= 0 || amount > taken {
-            return refusal(&format!("a refund is between 1 and {taken} minor units"));
+        let refunded = refunded_of(&self.db, &original).await?;
+        let left = taken - refunded;
+        let amount = amount_minor.unwrap_or(left);
+        if amount <= 0 || amount > left {
+            return refusal(
+                RefusalCode::NotRefundable,
+                &format!(
+                    "{refunded} of the {taken} minor units taken are refunded already: a refund is between 1 and {left}"
+                ),
+            );
         }
         let taken_from = original
             .postings
@@ -256,13 +278,21 @@ impl Billing {
             .find(|p| p.amount < 0 && p.unit != accounts::CREDIT)
             .map(|p| (p.account.clone(), p.unit.clone()));
         let Some((revenue, unit)) = taken_from else {
-            return refusal("the transaction credits no money account");
+            return refusal(RefusalCode::NotRefundable, "the transaction credits no money account");
         };
         let money = Money::new(
             amount,
             livesessions_domain::Currency::parse(&unit).map_err(|e| StorageError::Corrupt(e.0))?,
         );
-        let refund_key = format!("{key}:refund");
+        if original.kind == EntryKind::CreditPurchase
+            && amount == left
+            && !credits::revoke_purchased(&self.db, key, Utc::now()).await?
+        {
+            return refusal(
+                RefusalCode::CreditAlreadyUsed,
+                "a session holds or used the credit this purchase bought: the purchase cannot be refunded in full (a partial refund can be made)",
+            );
+        }
         let request = crate::payments::RefundRequest {
             idempotency_key: refund_key.clone(),
             charge_id,
@@ -281,14 +311,26 @@ impl Billing {
             postings: Posting::money(revenue, accounts::PROCESSOR, money).into(),
         };
         ledger::post_alone(&self.db, &entry, Utc::now()).await?;
-        let posted = ledger::entries(
-            &self.db,
-            &ledger::LedgerFilter { key: Some(refund_key), ..Default::default() },
-        )
-        .await?
-        .pop();
-        Ok(posted.map(Ok))
+        Ok(ledger::entry(&self.db, &refund_key).await?.map(Ok))
     }
+}
+
+/// How much of `original`'s money has been given back: the sum of its refunds, keyed
+/// `<key>:refund:<refund id>` (or `<key>:refund`, the one key refunds had before issue 11).
+async fn refunded_of(db: &Db, original: &ledger::Entry) -> Result<i64, StorageError> {
+    let filter = ledger::LedgerFilter { client_id: Some(original.client_id), ..Default::default() };
+    let prefix = format!("{}:refund", original.key);
+    let of_original = |key: &str| {
+        key.strip_prefix(&prefix).is_some_and(|rest| {
+            rest.is_empty() || rest.strip_prefix(':').is_some_and(|id| Uuid::parse_str(id).is_ok())
+        })
+    };
+    Ok(ledger::entries(db, &filter)
+        .await?
+        .iter()
+        .filter(|e| e.kind == EntryKind::Refund && of_original(&e.key))
+        .map(|e| -e.amount_on(accounts::PROCESSOR))
+        .sum())
 }
 
 /// Writes the session's first row, holding its time, or answers the refusal when another
@@ -348,9 +390,7 @@ pub async fn post_fee(
     if ledger::post_alone(db, &entry, Utc::now()).await? {
         return Ok(if charged { FeeStatus::Charged } else { FeeStatus::Outstanding });
     }
-    let filter = ledger::LedgerFilter { key: Some(fee.key.clone()), ..Default::default() };
-    let posted = ledger::entries(db, &filter).await?.pop();
-    Ok(match posted {
+    Ok(match ledger::entry(db, &fee.key).await? {
         Some(entry) if entry.amount_on(accounts::PROCESSOR) != 0 => FeeStatus::Charged,
         _ => FeeStatus::Outstanding,
     })
@@ -406,14 +446,39 @@ impl Billing {
         Ok(post_fee(&self.db, &fee, Some(&payment)).await?)
     }
 
-    /// See [`RecordUnpaidFee`].
+    /// See [`RecordUnpaidFee`]. The processor is asked first what it did under the fee's key:
+    /// a charge it made (its answer lost to a timeout, or the ledger unreachable when it came)
+    /// is posted as charged. When it cannot say, the fee is posted as outstanding, and
+    /// reconciliation shows it if the processor did collect it.
     #[activity(definition = RecordUnpaidFee)]
     pub async fn record_unpaid_fee(
         self: Arc<Self>,
         _ctx: ActivityContext,
         fee: FeeCharge,
     ) -> Result<FeeStatus, ActivityError> {
-        Ok(post_fee(&self.db, &fee, None).await?)
+        let lookup = self.processor.payment_by_key(&fee.key);
+        let payment = match tokio::time::timeout(self.processor_timeout, lookup).await {
+            Ok(Ok(found)) => found.filter(|p| p.kind == PaymentKind::Charge),
+            Ok(Err(error)) => {
+                tracing::warn!(key = %fee.key, %error, "the processor cannot say whether it charged the fee");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(key = %fee.key, "the processor did not say in time whether it charged the fee");
+                None
+            }
+        };
+        Ok(post_fee(&self.db, &fee, payment.as_ref()).await?)
+    }
+
+    /// See [`BuyCredit`].
+    #[activity(definition = BuyCredit)]
+    pub async fn buy_credit(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        order: CreditOrder,
+    ) -> Result<PurchaseOutcome, ActivityError> {
+        Ok(self.buy(Some(&ctx), &order).await?)
     }
 
     /// See [`AuthorizeNext`].
@@ -423,13 +488,6 @@ impl Billing {
         _ctx: ActivityContext,
         grant: AuthorizationGrant,
     ) -> Result<CreditId, ActivityError> {
-        Ok(credits::grant_authorization(
-            &self.db,
-            &grant.key,
-            grant.client_id,
-            grant.estimate,
-            Utc::now(),
-        )
-        .await?)
+        Ok(credits::grant_authorization(&self.db, &grant, Utc::now()).await?)
     }
 }

@@ -1,7 +1,9 @@
 //! Reconciliation: one UTC day of the ledger against the payment processor's records — what
-//! matches, what is missing on either side, amounts that differ, and fees still owed — with
-//! totals by kind and currency. Entries near midnight are looked up a day either side, so a
-//! charge the processor dated 23:59:59 and the ledger 00:00:00 still matches.
+//! matches, what is missing on either side, amounts that differ, fees still owed (and those
+//! the processor did collect), and the insurance authorizations of the day — with totals by
+//! kind and currency. Entries near midnight are looked up a day either side, so a charge the
+//! processor dated 23:59:59 and the ledger 00:00:00 still matches; a ledger movement still
+//! unmatched, and every fee still owed, is then looked up at the processor by its key.
 
 use crate::billing::BillingError;
 use crate::payments::{Payment, PaymentKind, PaymentProcessor, PaymentStatus};
@@ -77,6 +79,11 @@ pub struct Report {
     pub amount_mismatches: Vec<Mismatch>,
     /// Fees posted as owed (declined, or the processor unreachable).
     pub outstanding: Vec<Line>,
+    /// Fees the ledger holds as owed that the processor did collect under their key.
+    pub collected_but_outstanding: Vec<Mismatch>,
+    /// Sessions insurance clients authorized that day, at their estimate (`amount_minor`), each
+    /// with the session after which they did: the insurer's side, for claims.
+    pub authorizations: Vec<Line>,
     /// Ledger money of the day by kind and currency (collected and owed).
     pub totals: Vec<Total>,
 }
@@ -87,6 +94,7 @@ impl Report {
         self.missing_at_processor.is_empty()
             && self.missing_in_ledger.is_empty()
             && self.amount_mismatches.is_empty()
+            && self.collected_but_outstanding.is_empty()
     }
 }
 
@@ -114,6 +122,19 @@ fn ledger_line(entry: &Entry, currency: String, amount_minor: i64) -> Line {
         processor_ref: entry.processor_ref.clone(),
         at: entry.occurred_at,
     }
+}
+
+fn is_copay_authorized(account: &str) -> bool {
+    account.starts_with("client:") && account.ends_with(":copay_authorized")
+}
+
+/// What the processor did under `key`, when it charged or refunded money.
+async fn collected_under(
+    processor: &dyn PaymentProcessor,
+    key: &str,
+) -> Result<Option<Payment>, BillingError> {
+    let found = processor.payment_by_key(key).await?;
+    Ok(found.filter(|p| p.status == PaymentStatus::Succeeded))
 }
 
 fn signed(payment: &Payment) -> i64 {
@@ -151,6 +172,8 @@ pub async fn reconcile(
         missing_in_ledger: Vec::new(),
         amount_mismatches: Vec::new(),
         outstanding: Vec::new(),
+        collected_but_outstanding: Vec::new(),
+        authorizations: Vec::new(),
         totals: Vec::new(),
     };
     let mut totals: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
@@ -166,17 +189,21 @@ pub async fn reconcile(
             let total = totals.entry((entry.kind.to_string(), currency.clone())).or_default();
             *total = (total.0 + 1, total.1 + amount);
             let line = ledger_line(entry, currency, amount);
-            let counterpart = payments.iter().find(|p| {
+            let in_window = payments.iter().find(|p| {
                 Some(&p.id) == entry.processor_ref.as_ref() || p.idempotency_key == entry.key
             });
+            let counterpart = match in_window {
+                Some(payment) => Some(payment.clone()),
+                None => collected_under(processor, &entry.key).await?,
+            };
             match counterpart {
                 None => report.missing_at_processor.push(line),
                 Some(payment)
-                    if signed(payment) != amount
+                    if signed(&payment) != amount
                         || payment.amount.currency.as_str() != line.currency =>
                 {
                     report.amount_mismatches.push(Mismatch {
-                        processor_amount_minor: signed(payment),
+                        processor_amount_minor: signed(&payment),
                         processor_currency: payment.amount.currency.to_string(),
                         ledger: line,
                     })
@@ -187,7 +214,18 @@ pub async fn reconcile(
         if let Some((currency, amount)) = money_on(entry, is_receivable) {
             let total = totals.entry((entry.kind.to_string(), currency.clone())).or_default();
             *total = (total.0 + 1, total.1 + amount);
-            report.outstanding.push(ledger_line(entry, currency, amount));
+            let line = ledger_line(entry, currency, amount);
+            if let Some(payment) = collected_under(processor, &entry.key).await? {
+                report.collected_but_outstanding.push(Mismatch {
+                    processor_amount_minor: signed(&payment),
+                    processor_currency: payment.amount.currency.to_string(),
+                    ledger: line.clone(),
+                });
+            }
+            report.outstanding.push(line);
+        }
+        if let Some((currency, amount)) = money_on(entry, is_copay_authorized) {
+            report.authorizations.push(ledger_line(entry, currency, amount));
         }
     }
     for payment in payments.iter().filter(|p| in_day(p.created_at)) {

@@ -1,15 +1,17 @@
 //! A client's credits (or, for insurance, authorized sessions), and buying one more.
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, StillRunning};
 use crate::extract::ApiPath;
+use crate::idempotency;
 use crate::people::known_client;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use livesessions_activities::storage::credits::{self, CreditBalance};
-use livesessions_domain::{ClientId, CreditId, Money, Refusal, RefusalCode, Role};
+use livesessions_domain::{ClientId, CreditId, Money, PurchaseId, Refusal, RefusalCode, Role};
+use livesessions_workflows::activities::{CreditOrder, PurchaseOutcome};
 use serde::Serialize;
 
 /// The client's available and reserved credits: that client, services and finance.
@@ -36,16 +38,25 @@ pub struct Purchase {
     pub credit_id: CreditId,
     /// What it cost.
     pub price: Money,
+    /// The idempotency key of the charge and of its ledger transaction (the `ledger_key` of a
+    /// refund): `credit-purchase-<purchase id>:credit_purchase`.
+    pub ledger_key: String,
     /// The client's credits now.
     pub balance: CreditBalance,
 }
 
-/// Buys one credit at the plan's credit price. With an `Idempotency-Key` header, repeating the
-/// request buys nothing more.
+/// Buys one credit at the plan's credit price, as a durable step (the `CreditPurchase`
+/// workflow, whose id derives from the caller and the `Idempotency-Key`, which is required).
+/// Repeating the request with the same key, at any later time, charges nothing more and answers
+/// the purchase's outcome; past `temporal.request_timeout` it answers `202` and goes on.
 #[utoipa::path(post, path = "/v1/clients/{client_id}/credits/purchase", tag = "credits",
-    params(("client_id" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, description = "repeat-safe key")),
-    responses((status = 201, body = Purchase), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "credit_purchase_not_offered, unknown_client")),
+    params(("client_id" = ClientId, Path), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, description = "required: the same key is the same purchase")),
+    responses((status = 201, body = Purchase),
+        (status = 202, body = StillRunning, description = "not finished in time; it goes on: repeat the request with the same Idempotency-Key for its outcome"),
+        (status = 401, body = ErrorBody), (status = 402, body = ErrorBody, description = "payment_declined"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "idempotency_key_required, credit_purchase_not_offered, unknown_client"),
+        (status = 503, body = ErrorBody, description = "Temporal did not take the purchase: nothing was charged")),
     security(("bearer" = [])))]
 pub async fn purchase_credit(
     State(state): State<AppState>,
@@ -57,6 +68,7 @@ pub async fn purchase_credit(
     if caller.role == Role::Client && !caller.is_client(id) {
         return Err(ApiError::NotFound);
     }
+    let key = idempotency::required_key(&headers)?;
     let client = known_client(&state, id).await?;
     let price = state
         .plans
@@ -69,16 +81,13 @@ pub async fn purchase_credit(
                 format!("the client's plan {:?} sells no credits", client.plan),
             )
         })?;
-    let key = match headers.get("idempotency-key") {
-        Some(value) => {
-            let value = value
-                .to_str()
-                .map_err(|_| ApiError::Malformed("Idempotency-Key must be text".into()))?;
-            format!("client-{id}:credit_purchase:{value}")
-        }
-        None => format!("client-{id}:credit_purchase:{}", uuid::Uuid::new_v4()),
+    let purchase_id = PurchaseId::from_uuid(idempotency::derived_id(&caller, &key));
+    let order = CreditOrder { purchase_id, client_id: id, price };
+    let credit_id = match state.purchases.buy(order).await? {
+        PurchaseOutcome::Bought { credit } => credit,
+        PurchaseOutcome::Declined(refusal) => return Err(refusal.into()),
     };
-    let credit_id = state.billing.purchase(&key, id, price).await??;
     let balance = credits::balance(&state.db, id).await?;
-    Ok((StatusCode::CREATED, Json(Purchase { credit_id, price, balance })))
+    let ledger_key = purchase_id.charge_key();
+    Ok((StatusCode::CREATED, Json(Purchase { credit_id, price, ledger_key, balance })))
 }

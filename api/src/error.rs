@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use livesessions_activities::billing::BillingError;
 use livesessions_activities::storage::StorageError;
 use livesessions_domain::refusal::RefusalKind;
-use livesessions_domain::{ParseError, Refusal, SessionId, SessionSnapshot};
-use livesessions_worker::SessionCallError;
+use livesessions_domain::{ClientId, ParseError, PurchaseId, Refusal, SessionId, SessionSnapshot};
+use livesessions_worker::{PurchaseCallError, SessionCallError};
 use serde::Serialize;
 
 /// Every way a request can fail.
@@ -54,12 +54,13 @@ pub enum ApiError {
 }
 
 /// The body of a `202 Accepted`: the session as it is now (absent while a booking is not yet
-/// held) and where to follow it.
+/// held, and for a credit purchase) and where to follow it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StillRunning {
-    /// The session the request is about.
-    pub id: SessionId,
-    /// `/v1/sessions/{id}`: poll it (a booking answers `404` until it is held).
+    /// The session (or the credit purchase) the request is about.
+    pub id: uuid::Uuid,
+    /// `/v1/sessions/{id}`: poll it (a booking answers `404` until it is held). For a credit
+    /// purchase, `/v1/clients/{client_id}/credits`, where the credit shows once bought.
     pub location: String,
     /// Why there is no final answer yet.
     pub message: String,
@@ -70,7 +71,13 @@ pub struct StillRunning {
 impl StillRunning {
     /// The answer for `id`, whose workflow did not answer in time.
     pub fn new(id: SessionId, reason: String, session: Option<SessionSnapshot>) -> Self {
-        Self { id, location: format!("/v1/sessions/{id}"), message: reason, session }
+        Self { id: id.as_uuid(), location: format!("/v1/sessions/{id}"), message: reason, session }
+    }
+
+    /// The answer for a credit purchase of `client` that did not finish in time.
+    pub fn purchase(id: PurchaseId, client: ClientId, reason: String) -> Self {
+        let location = format!("/v1/clients/{client}/credits");
+        Self { id: id.as_uuid(), location, message: reason, session: None }
     }
 }
 
@@ -196,6 +203,20 @@ impl From<SessionCallError> for ApiError {
             SessionCallError::Unavailable(reason) => ApiError::Unavailable(reason),
             SessionCallError::Pending { session, reason } => {
                 ApiError::Pending(Box::new(StillRunning::new(session, reason, None)))
+            }
+        }
+    }
+}
+
+impl From<PurchaseCallError> for ApiError {
+    fn from(error: PurchaseCallError) -> Self {
+        match error {
+            PurchaseCallError::Unavailable(reason) => ApiError::Unavailable(reason),
+            PurchaseCallError::Pending { purchase, client, .. } => {
+                let reason = format!(
+                    "{error}: repeat the request with the same Idempotency-Key for its outcome"
+                );
+                ApiError::Pending(Box::new(StillRunning::purchase(purchase, client, reason)))
             }
         }
     }

@@ -3,10 +3,11 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, JsonBody};
+use crate::idempotency;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, NaiveDate, Utc};
 use livesessions_activities::reconciliation::{self, Report};
 use livesessions_activities::storage::ledger::{self, Entry, LedgerFilter};
@@ -87,21 +88,29 @@ pub struct RefundBody {
     pub amount_minor: Option<i64>,
 }
 
-/// Refunds money the processor took (a credit purchase or a fee), once per transaction.
+/// Refunds money the processor took (a credit purchase or a fee). The `Idempotency-Key`
+/// (required) names the refund: another key is another refund of the same transaction, the
+/// same key the same refund, made once. Refunds of one transaction never exceed what it took. A
+/// purchase refunded in full takes its credit back, and is refused while a session holds or used
+/// that credit.
 #[utoipa::path(post, path = "/v1/refunds", tag = "finance", request_body = RefundBody,
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, description = "required: one key, one refund")),
     responses((status = 201, body = Entry), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "not_refundable"), (status = 503, body = ErrorBody)),
+        (status = 409, body = ErrorBody, description = "credit_already_used"),
+        (status = 422, body = ErrorBody, description = "not_refundable, idempotency_key_required"), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<Entry>), ApiError> {
     caller.require(&[Role::Finance, Role::Operator])?;
     let body: RefundBody = body.parse()?;
+    let refund_id = idempotency::derived_id(&caller, &idempotency::required_key(&headers)?);
     let refunded = state
         .billing
-        .refund(&body.ledger_key, body.amount_minor)
+        .refund(&body.ledger_key, refund_id, body.amount_minor)
         .await?
         .ok_or(ApiError::NotFound)??;
     Ok((StatusCode::CREATED, Json(refunded)))

@@ -53,6 +53,18 @@ pub fn key_of(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiErro
     Ok(Some(key.to_string()))
 }
 
+/// The key of a request that moves money and must not move it twice: refused with
+/// `422 idempotency_key_required` when absent.
+pub fn required_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    key_of(headers)?.ok_or_else(|| {
+        Refusal::new(
+            RefusalCode::IdempotencyKeyRequired,
+            "this request moves money: send an Idempotency-Key header, and the same key again to retry it",
+        )
+        .into()
+    })
+}
+
 /// The middleware.
 pub async fn idempotent(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match run(state, request, next).await {

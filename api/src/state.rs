@@ -5,7 +5,7 @@ use livesessions_activities::media::MediaSettings;
 use livesessions_activities::payments::PaymentProcessor;
 use livesessions_activities::{Billing, Db};
 use livesessions_domain::{Plans, Policy};
-use livesessions_worker::Sessions;
+use livesessions_worker::{Purchases, Sessions};
 use std::sync::Arc;
 
 /// The API's shared state: the database, the session workflows, keys and configuration.
@@ -15,7 +15,9 @@ pub struct AppState {
     pub db: Db,
     /// Starts and steers session workflows.
     pub sessions: Sessions,
-    /// Credit purchases and refunds through the payment processor.
+    /// Starts credit purchases and waits for them.
+    pub purchases: Purchases,
+    /// Refunds through the payment processor.
     pub billing: Arc<Billing>,
     /// The payment processor, for reconciliation.
     pub processor: Arc<dyn PaymentProcessor>,

@@ -27,6 +27,13 @@ fn rows(report: &Report) -> Vec<(&'static str, &Line, Option<i64>)> {
             .map(|m| ("amount_mismatch", &m.ledger, Some(m.processor_amount_minor))),
     );
     rows.extend(report.outstanding.iter().map(|l| ("outstanding", l, None)));
+    rows.extend(
+        report
+            .collected_but_outstanding
+            .iter()
+            .map(|m| ("collected_but_outstanding", &m.ledger, Some(m.processor_amount_minor))),
+    );
+    rows.extend(report.authorizations.iter().map(|l| ("authorization", l, None)));
     rows
 }
 
@@ -65,7 +72,7 @@ pub fn render(report: &Report, format: ReportFormat) -> anyhow::Result<String> {
             )?;
             writeln!(
                 out,
-                "{:<21} {:<17} {:>12} {:<4} {:<36} KEY",
+                "{:<25} {:<23} {:>12} {:<4} {:<36} KEY",
                 "SECTION", "KIND", "AMOUNT", "CUR", "PROCESSOR REF"
             )?;
             for (section, line, processor_amount) in rows(report) {
@@ -76,7 +83,7 @@ pub fn render(report: &Report, format: ReportFormat) -> anyhow::Result<String> {
                 let reference = line.processor_ref.as_deref().unwrap_or("-");
                 writeln!(
                     out,
-                    "{section:<21} {:<17} {amount:>12} {:<4} {reference:<36} {}",
+                    "{section:<25} {:<23} {amount:>12} {:<4} {reference:<36} {}",
                     line.kind, line.currency, line.key
                 )?;
             }
@@ -84,7 +91,7 @@ pub fn render(report: &Report, format: ReportFormat) -> anyhow::Result<String> {
             for total in &report.totals {
                 writeln!(
                     out,
-                    "  {:<17} {:<4} {:>5} × {:>12}",
+                    "  {:<23} {:<4} {:>5} × {:>12}",
                     total.kind, total.currency, total.count, total.amount_minor
                 )?;
             }

@@ -78,6 +78,25 @@ uuid_id!(
     RoomId,
     "room id"
 );
+uuid_id!(
+    /// One purchase of a credit outside any session; the API derives it from the caller's
+    /// Idempotency-Key, so a retry is the same purchase.
+    PurchaseId,
+    "purchase id"
+);
+
+impl PurchaseId {
+    /// The id of this purchase's workflow: `credit-purchase-<purchase uuid>`.
+    pub fn workflow_id(&self) -> String {
+        format!("credit-purchase-{}", self.0)
+    }
+
+    /// The idempotency key of its charge and of its ledger transaction:
+    /// `<workflow id>:credit_purchase`.
+    pub fn charge_key(&self) -> String {
+        format!("{}:credit_purchase", self.workflow_id())
+    }
+}
 
 impl RoomId {
     /// The room of `session`: always the same id for one session, so a retried request to a

@@ -27,7 +27,7 @@ pub use availability::Availability;
 pub use booking::{BookingRequest, ProviderProfile};
 pub use coverage::{Coverage, Specialty};
 pub use email::Email;
-pub use ids::{ClientId, CreditId, ProviderId, RoomId, SessionId};
+pub use ids::{ClientId, CreditId, ProviderId, PurchaseId, RoomId, SessionId};
 pub use messaging::{MessagingSnapshot, MessagingState};
 pub use money::{Currency, Money};
 pub use parse::ParseError;

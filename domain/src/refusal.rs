@@ -70,8 +70,14 @@ pub enum RefusalCode {
     IdempotencyKeyReused,
     /// A request with this `Idempotency-Key` is still being answered (409).
     IdempotentRequestInProgress,
+    /// This request moves money and needs an `Idempotency-Key`, so a retry cannot move it twice
+    /// (422).
+    IdempotencyKeyRequired,
     /// Only money taken through the processor can be refunded, at most what was taken (422).
     NotRefundable,
+    /// A purchase cannot be refunded in full: the credit it bought is held or used by a session
+    /// (409).
+    CreditAlreadyUsed,
     /// The provider or the client already has a session at that time (409).
     SlotTaken,
     /// Another change to the session is being carried out; try again once it is done (409).
@@ -109,7 +115,9 @@ text_enum!(RefusalCode, "refusal code", {
     PaymentDeclined => "payment_declined",
     IdempotencyKeyReused => "idempotency_key_reused",
     IdempotentRequestInProgress => "idempotent_request_in_progress",
+    IdempotencyKeyRequired => "idempotency_key_required",
     NotRefundable => "not_refundable",
+    CreditAlreadyUsed => "credit_already_used",
     SlotTaken => "slot_taken",
     ChangeInProgress => "change_in_progress",
     OnBehalfOfRequired => "on_behalf_of_required",
@@ -129,6 +137,7 @@ impl RefusalCode {
             | RefusalCode::SessionStateConflict
             | RefusalCode::AuthorizationWindowClosed
             | RefusalCode::IdempotentRequestInProgress
+            | RefusalCode::CreditAlreadyUsed
             | RefusalCode::SlotTaken
             | RefusalCode::ChangeInProgress => RefusalKind::Conflict,
             RefusalCode::PsychiatryRequiresVideo
@@ -147,6 +156,7 @@ impl RefusalCode {
             | RefusalCode::MessagingSessionInProgress
             | RefusalCode::LateCancellationNotAccepted
             | RefusalCode::IdempotencyKeyReused
+            | RefusalCode::IdempotencyKeyRequired
             | RefusalCode::NotRefundable
             | RefusalCode::OnBehalfOfRequired
             | RefusalCode::InvalidEmail

@@ -66,8 +66,9 @@ fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A database made for one test and removed after it.
-struct TestDatabase {
+/// A database made for one test and removed after it (a [`TestApp`] makes its own; a test
+/// that needs an empty, unmigrated one makes it with [`TestDatabase::create`]).
+pub struct TestDatabase {
     url: String,
     cleanup: Cleanup,
 }
@@ -78,7 +79,8 @@ enum Cleanup {
 }
 
 impl TestDatabase {
-    async fn create(backend: Backend) -> Self {
+    /// A fresh, empty database on `backend`.
+    pub async fn create(backend: Backend) -> Self {
         let name = format!("ls_test_{}", uuid::Uuid::new_v4().simple());
         match backend {
             Backend::Postgres => {
@@ -106,6 +108,13 @@ impl TestDatabase {
                 }
             }
         }
+    }
+}
+
+impl TestDatabase {
+    /// Its connection URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 }
 
@@ -401,11 +410,7 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("the API answers");
-        let status = response.status();
-        let text = response.text().await.expect("a body");
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, json)
+        answer(request).await
     }
 
     /// `GET` with a token.
@@ -416,6 +421,28 @@ impl TestApp {
     /// `POST` with a token and a JSON body.
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.call(reqwest::Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// `POST` with a token, a JSON body and an `Idempotency-Key`; answers the status, the
+    /// `Location` header and the JSON body.
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        key: &str,
+    ) -> (StatusCode, Option<String>, Value) {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body);
+        let response = request.send().await.expect("the API answers");
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok());
+        let location = location.map(str::to_string);
+        let (status, body) = answer_of(response).await;
+        (status, location, body)
     }
 
     /// Registers a new client on a plan; answers their id.
@@ -540,19 +567,32 @@ macro_rules! on_both_databases {
     };
 }
 
+/// Sends `request`; answers the status and the JSON body (`Value::Null` when there is none).
+async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    answer_of(request.send().await.expect("the API answers")).await
+}
+
+/// The status and the JSON body of `response` (`Value::Null` when there is none).
+async fn answer_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("a body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 /// Money moved for a session: `(ledger kind, amount_minor, key)`.
 pub type ChargeRow = (String, i64, String);
 
 impl TestApp {
     /// The money the ledger moved for a session (purchases, fees, refunds), oldest first; fees
-    /// count whether charged or outstanding.
+    /// count whether charged or outstanding. An insurance authorization's estimate moves none.
     pub async fn charges(&self, session: SessionId) -> Vec<ChargeRow> {
-        use livesessions_activities::storage::ledger::{self, LedgerFilter, accounts};
+        use livesessions_activities::storage::ledger::{self, EntryKind, LedgerFilter, accounts};
         let filter = LedgerFilter { session_id: Some(session), ..Default::default() };
         ledger::entries(&self.db, &filter)
             .await
             .expect("ledger entries")
             .into_iter()
+            .filter(|entry| entry.kind != EntryKind::InsuranceAuthorization)
             .filter_map(|entry| {
                 let money: i64 = entry
                     .postings
@@ -638,6 +678,17 @@ impl TestApp {
             .expect("the join link answers");
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         response.headers()["location"].to_str().expect("a location").to_string()
+    }
+
+    /// Both people join (as the media service reports them), then the room ends: the session
+    /// takes place and completes.
+    pub async fn take_place(&self, session: &SessionSnapshot) {
+        use livesessions_domain::Party;
+        for party in [Party::Client, Party::Provider] {
+            let join = livesessions_workflows::Join { party, at: Utc::now() };
+            self.sessions.joined(session.id, join).await.expect("the join is told");
+        }
+        self.sessions.room_ended(session.id).await.expect("the room's end is told");
     }
 
     /// Ends the media room behind a room page link, as the built-in media service's button does.

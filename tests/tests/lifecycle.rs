@@ -120,22 +120,7 @@ async fn an_unused_reauthorization_lapses(backend: Backend) {
     let client = app.new_client("insurance", "insurance-standard").await;
     let provider = app.new_provider("therapist").await;
     let session = app.book_confirmed(client, provider, Utc::now() + TimeDelta::minutes(1)).await;
-    let now = Utc::now();
-    app.sessions
-        .joined(
-            session.id,
-            livesessions_workflows::Join { party: livesessions_domain::Party::Client, at: now },
-        )
-        .await
-        .unwrap();
-    app.sessions
-        .joined(
-            session.id,
-            livesessions_workflows::Join { party: livesessions_domain::Party::Provider, at: now },
-        )
-        .await
-        .unwrap();
-    app.sessions.room_ended(session.id).await.unwrap();
+    app.take_place(&session).await;
     let lapsed = app
         .wait_for(session.id, "the authorization lapsed", |s| {
             s.next_authorization.as_ref().is_some_and(|n| n.lapsed)

@@ -1,9 +1,11 @@
 //! Everything that speaks to Temporal: the connection, the worker that runs the `LiveSession`
-//! workflow and its activities, the typed client the API uses to start and steer sessions, and
-//! the local dev server that the run command and the tests start.
+//! and `CreditPurchase` workflows and their activities, the typed clients the API uses to start
+//! and steer sessions and to buy credits, and the local dev server that the run command and the
+//! tests start.
 
 pub mod client;
 pub mod dev_server;
+pub mod purchases;
 pub mod replay;
 pub mod sessions;
 pub mod settings;
@@ -11,6 +13,7 @@ pub mod worker;
 
 pub use client::connect;
 pub use dev_server::{DevServer, DevServerOptions};
+pub use purchases::{PurchaseCallError, Purchases};
 pub use sessions::{SessionCallError, Sessions};
 pub use settings::TemporalSettings;
 pub use worker::SessionWorker;

@@ -1,11 +1,11 @@
-//! The worker: polls the session task queue and runs the `LiveSession` workflow and every
-//! activity it calls; beside it, the outbox dispatcher sends the emails and webhook events the
+//! The worker: polls the session task queue and runs the `LiveSession`, `MessagingSession` and
+//! `CreditPurchase` workflows and every activity they call; beside it, the outbox dispatcher sends the emails and webhook events the
 //! workflows wrote.
 
 use livesessions_activities::{
     ActivitySettings, Billing, Db, Dispatcher, Media, Notification, Storage,
 };
-use livesessions_workflows::{LiveSession, MessagingSession};
+use livesessions_workflows::{CreditPurchase, LiveSession, MessagingSession};
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_client::Client;
@@ -40,6 +40,7 @@ impl SessionWorker {
         let options = WorkerOptions::new(task_queue)
             .register_workflow::<LiveSession>()?
             .register_workflow::<MessagingSession>()?
+            .register_workflow::<CreditPurchase>()?
             .register_activities(Storage::new(db.clone(), words))
             .register_activities(Billing::new(
                 db.clone(),

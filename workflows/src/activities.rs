@@ -12,7 +12,7 @@ use livesessions_domain::availability::TimeWindow;
 pub use livesessions_domain::notice::{Invite, InviteMethod, Notice};
 use livesessions_domain::{
     ClientId, Coverage, CreditId, CreditStatus, FeeKind, FeeStatus, MessagingSnapshot, Modality,
-    Money, ProviderId, Refusal, RoomId, SessionId, SessionSnapshot, TimeZoneName,
+    Money, ProviderId, PurchaseId, Refusal, RoomId, SessionId, SessionSnapshot, TimeZoneName,
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::ActivityError;
@@ -156,6 +156,29 @@ pub struct AuthorizationGrant {
     pub estimate: Money,
 }
 
+/// A credit to buy outside any session (the `CreditPurchase` workflow's input).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditOrder {
+    /// The purchase: its workflow id and charge key derive from it.
+    pub purchase_id: PurchaseId,
+    /// Who buys, and whose card is charged.
+    pub client_id: ClientId,
+    /// The plan's credit price when the purchase was asked for.
+    pub price: Money,
+}
+
+/// What buying a credit came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PurchaseOutcome {
+    /// The card was charged and this credit granted, available to book with.
+    Bought {
+        /// The new credit.
+        credit: CreditId,
+    },
+    /// The card was declined: nothing was charged or granted.
+    Declined(Refusal),
+}
+
 /// Session credits, insurance authorizations and fees.
 pub struct BillingActivities;
 
@@ -202,10 +225,18 @@ impl BillingActivities {
     pub fn settle_credit(movement: CreditMove) -> Result<(), ActivityError> {
         unimplemented!()
     }
+
+    /// Charges the order's price under the purchase's key, then grants the credit and posts the
+    /// purchase in one database transaction under the same key. Idempotent: a retry (after a
+    /// lost answer or a crash between the two) charges nothing more and answers the same credit.
+    #[activity(name = "billing.buy_credit")]
+    pub fn buy_credit(order: CreditOrder) -> Result<PurchaseOutcome, ActivityError> {
+        unimplemented!()
+    }
 }
 
 pub use billing_activities::{
-    AuthorizeNext, ChargeFee, HoldBooking, HoldNewTime, RecordUnpaidFee, SettleCredit,
+    AuthorizeNext, BuyCredit, ChargeFee, HoldBooking, HoldNewTime, RecordUnpaidFee, SettleCredit,
 };
 
 /// An email about one session, sent from the outbox: the addresses and names are looked up when

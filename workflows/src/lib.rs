@@ -1,15 +1,18 @@
 //! The `LiveSession` workflow: one booked session from request to its end, as DOMAIN.md tells
-//! it, plus the contracts of the activities it calls.
+//! it; the `CreditPurchase` workflow, one credit bought outside a session; and the contracts of
+//! the activities they call.
 //!
 //! Deterministic code only: time comes from `ctx.workflow_time()`, waiting from `ctx.timer()`,
 //! and every effect (database, messages, media) is an activity. The activities themselves live in
 //! the `livesessions-activities` crate and are bound to these contracts at compile time.
 
 pub mod activities;
+pub mod credit_purchase;
 pub mod live_session;
 pub mod messaging_session;
 pub mod search_attributes;
 
 pub use activities::DeliveryInput;
+pub use credit_purchase::CreditPurchase;
 pub use live_session::{Cancel, Join, LiveSession, LiveSessionInput, Reschedule};
 pub use messaging_session::{MessagingSession, MessagingSessionInput};

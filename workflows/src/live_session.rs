@@ -559,7 +559,7 @@ fn step_options(summary: &str) -> ActivityOptions {
 /// that may run while a change arrives stays a regular activity: a workflow running a local
 /// activity hears no update until it ends, so a second change would wait instead of being
 /// refused at once.)
-fn backoff_policy() -> RetryPolicy {
+pub(crate) fn backoff_policy() -> RetryPolicy {
     RetryPolicy::builder()
         .initial_interval(Duration::from_secs(1))
         .backoff_coefficient(2.0)

@@ -130,6 +130,11 @@ pub trait PaymentProcessor: Send + Sync {
     /// Refunds (part of) a charge, once per key.
     async fn refund(&self, request: &RefundRequest) -> Result<Payment, ProcessorError>;
 
+    /// What the processor did under `key`: the charge or refund made under it (succeeded or
+    /// declined), or `None` when it made none. It moves nothing, so a caller that lost a
+    /// charge's answer can learn whether the money was taken.
+    async fn payment_by_key(&self, key: &str) -> Result<Option<Payment>, ProcessorError>;
+
     /// Every charge and refund made in `[from, to)`, for reconciliation.
     async fn payments_between(
         &self,

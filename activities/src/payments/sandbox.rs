@@ -332,6 +332,10 @@ impl PaymentProcessor for SandboxProcessor {
         .await
     }
 
+    async fn payment_by_key(&self, key: &str) -> Result<Option<Payment>, ProcessorError> {
+        self.by_key(key).await.map_err(unavailable)
+    }
+
     async fn payments_between(
         &self,
         from: DateTime<Utc>,

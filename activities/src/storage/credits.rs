@@ -1,6 +1,6 @@
 //! Session credits and insurance authorizations: one row each, the thing a booking holds.
 //! `available` rows belong to nobody yet; a reserved, consumed or forfeited one names the
-//! session holding it. Every change of a row posts its ledger transaction in the same database
+//! session holding it; a `revoked` one (a bought credit whose purchase was refunded) is gone. Every change of a row posts its ledger transaction in the same database
 //! transaction, and balances are read from the ledger.
 
 use super::ledger::{self, EntryKind, NewEntry, Posting, accounts};
@@ -8,6 +8,7 @@ use super::{Db, StorageError, WriteTx, parse_column};
 use crate::{execute_in, with_pool, with_tx};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, Coverage, CreditId, CreditStatus, Money, SessionId};
+use livesessions_workflows::activities::AuthorizationGrant;
 use uuid::Uuid;
 
 /// What a row is: a session credit, or an insurance client's authorization of a session.
@@ -300,15 +301,14 @@ pub(crate) async fn reserved_for(
     Ok(ids.into_iter().map(CreditId::from_uuid).collect())
 }
 
-/// Records an insurance client's authorization of their next session at `estimate`, once per
-/// key.
+/// Records an insurance client's authorization of their next session at its estimate, once
+/// per key. Its ledger transaction names the session after which the client authorized.
 pub async fn grant_authorization(
     db: &Db,
-    key: &str,
-    client: ClientId,
-    estimate: Money,
+    grant: &AuthorizationGrant,
     now: DateTime<Utc>,
 ) -> Result<CreditId, StorageError> {
+    let (key, client) = (grant.key.as_str(), grant.client_id);
     let mut tx = db.begin_write().await?;
     if let Some(existing) = by_key(&mut tx, key).await? {
         return Ok(existing);
@@ -318,7 +318,7 @@ pub async fn grant_authorization(
         kind: CreditKind::Authorization,
         source: "next_authorization",
         session: None,
-        estimate: Some(estimate),
+        estimate: Some(grant.estimate),
         key: Some(key),
     };
     let id = insert(&mut tx, &credit, now).await?;
@@ -327,19 +327,65 @@ pub async fn grant_authorization(
     postings.extend(Posting::money(
         accounts::copay_authorized(client),
         accounts::COPAY_ESTIMATES,
-        estimate,
+        grant.estimate,
     ));
     let entry = NewEntry {
         key,
         kind: EntryKind::InsuranceAuthorization,
         client_id: client,
-        session_id: None,
+        session_id: Some(grant.session_id),
         processor_ref: None,
         postings,
     };
     ledger::post(&mut tx, &entry, now).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// Takes back the credit the purchase `purchase_key` bought, because the purchase is refunded
+/// in full: an available credit becomes `revoked` and leaves the client's balance
+/// (`<purchase key>:credit_revoke`). Answers false, changing nothing, when a session holds or
+/// used the credit; true when it is revoked, now or before.
+pub async fn revoke_purchased(
+    db: &Db,
+    purchase_key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StorageError> {
+    let mut tx = db.begin_write().await?;
+    let revoked: Option<Uuid> = with_tx!(&mut tx, |conn| {
+        sqlx::query_scalar(
+            "UPDATE credits SET status = 'revoked', updated_at = $2
+             WHERE idempotency_key = $1 AND kind = 'credit' AND status = 'available'
+             RETURNING client_id",
+        )
+        .bind(purchase_key)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await
+    })?;
+    let Some(client) = revoked.map(ClientId::from_uuid) else {
+        let status: Option<String> = with_tx!(&mut tx, |conn| {
+            sqlx::query_scalar("SELECT status FROM credits WHERE idempotency_key = $1")
+                .bind(purchase_key)
+                .fetch_optional(&mut *conn)
+                .await
+        })?;
+        return Ok(status.is_none_or(|status| status == "revoked"));
+    };
+    let key = format!("{purchase_key}:credit_revoke");
+    let postings =
+        Posting::units(accounts::available(client), accounts::ISSUED, accounts::CREDIT, 1);
+    let entry = NewEntry {
+        key: &key,
+        kind: EntryKind::CreditRevoke,
+        client_id: client,
+        session_id: None,
+        processor_ref: None,
+        postings: postings.into(),
+    };
+    ledger::post(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Moves the credit held by `session` to `to`: `released` makes it available again. Idempotent:

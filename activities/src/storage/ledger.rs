@@ -37,6 +37,8 @@ pub enum EntryKind {
     NoShowFee,
     /// Money given back through the processor.
     Refund,
+    /// A bought credit taken back because its purchase was refunded.
+    CreditRevoke,
 }
 
 text_enum!(EntryKind, "ledger entry kind", {
@@ -50,6 +52,7 @@ text_enum!(EntryKind, "ledger entry kind", {
     LateCancelFee => "late_cancel_fee",
     NoShowFee => "no_show_fee",
     Refund => "refund",
+    CreditRevoke => "credit_revoke",
 });
 
 /// Account names. Money accounts use the currency as unit; credit accounts use [`CREDIT`] or
@@ -326,6 +329,12 @@ pub async fn entries(db: &Db, filter: &LedgerFilter) -> Result<Vec<Entry>, Stora
         }
     }
     Ok(entries.into_iter().map(|(_, entry)| entry).collect())
+}
+
+/// The transaction posted under `key`, if any.
+pub async fn entry(db: &Db, key: &str) -> Result<Option<Entry>, StorageError> {
+    let filter = LedgerFilter { key: Some(key.to_string()), ..Default::default() };
+    Ok(entries(db, &filter).await?.pop())
 }
 
 /// The balance of one account in one unit: the sum of its postings.
