@@ -134,7 +134,8 @@ impl World {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{messaging}");
         let path = format!("/v1/clients/{client}/credits/purchase");
-        let (status, body) = app.post(&path, &service, json!({})).await;
+        let (status, _, body) =
+            app.post_with_key(&path, &service, json!({}), &format!("buy-{client}")).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let finance = app.token(Role::Finance, "finance");
         let (status, ledger) = app.get(&format!("/v1/ledger?client_id={client}"), &finance).await;
