@@ -22,6 +22,41 @@ pub async fn wait_closed(temporal: &Client, id: SessionId, state: &str) -> anyho
     Ok(())
 }
 
+/// Where a booking's time went on the server's clock, from its workflow's first workflow task.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstTask {
+    /// From the workflow's start to its first workflow task being handed to the worker: the
+    /// server's persistence and matching.
+    pub dispatch: Duration,
+    /// From that hand-over to the worker's completion of the task (the hold and the record,
+    /// local activities): the worker and its database.
+    pub worker: Duration,
+}
+
+impl FirstTask {
+    /// Reads the first workflow task's timing from the session's history.
+    pub async fn of(temporal: &Client, id: SessionId) -> anyhow::Result<Self> {
+        let handle = temporal.get_workflow_handle::<LiveSession>(id.workflow_id());
+        let events =
+            handle.fetch_history(WorkflowFetchHistoryOptions::default()).into_events().await?;
+        let time_of = |kind: EventType| -> anyhow::Result<std::time::SystemTime> {
+            let event = events
+                .iter()
+                .find(|e| e.event_type == kind as i32)
+                .with_context(|| format!("{id}: no {}", kind.as_str_name()))?;
+            let time = event.event_time.context("an event time")?;
+            Ok(std::time::SystemTime::try_from(time)?)
+        };
+        let started = time_of(EventType::WorkflowExecutionStarted)?;
+        let task_started = time_of(EventType::WorkflowTaskStarted)?;
+        let task_completed = time_of(EventType::WorkflowTaskCompleted)?;
+        Ok(Self {
+            dispatch: task_started.duration_since(started).unwrap_or_default(),
+            worker: task_completed.duration_since(task_started).unwrap_or_default(),
+        })
+    }
+}
+
 /// A history's length and its events by type (`EVENT_TYPE_` left off, lower case).
 #[derive(Debug, Clone, Default)]
 pub struct EventCount {

@@ -13,8 +13,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use driver::{Booked, Driver, Pair};
 use futures::{StreamExt, TryStreamExt};
-use history::EventCount;
-use livesessions_domain::Role;
+use history::{EventCount, FirstTask};
+use livesessions_domain::{Role, SessionId};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use system::{Process, System, SystemOptions, Usage};
@@ -181,10 +181,45 @@ async fn booking(
     let ceiling = noop::start_rate(&system.temporal, span, 16).await?;
     table.row("bare start rate (Noop workflow, 16 in flight)", format!("{ceiling:.1} /s"));
     for &rate in rates {
+        let before = system.usage()?;
         let probe = open_loop(driver, rate, span).await?;
+        let after = system.usage()?;
         table.row(&format!("POST /v1/sessions at {rate}/s"), probe.describe());
+        let booked = probe.booked.len().max(1) as u32;
+        let cpu: Vec<String> = Process::ALL
+            .iter()
+            .map(|&p| format!("{} {}", p.name(), millis(after.cpu_since(&before, p) / booked)))
+            .collect();
+        table.row(&format!("CPU per booking at {rate}/s"), cpu.join(", "));
+        table.row(
+            &format!("first workflow task at {rate}/s (median)"),
+            first_tasks(system, &probe.booked).await?,
+        );
     }
     Ok(())
+}
+
+/// How many bookings of a run have their first workflow task read back.
+const SAMPLED_BOOKINGS: usize = 25;
+
+/// The median time from a booking's start to its first workflow task, and of the task itself,
+/// over (at most) [`SAMPLED_BOOKINGS`] of `booked`, spread over the run.
+async fn first_tasks(system: &System, booked: &[SessionId]) -> anyhow::Result<String> {
+    let step = booked.len().div_ceil(SAMPLED_BOOKINGS).max(1);
+    let sampled = booked.iter().step_by(step).map(|id| FirstTask::of(&system.temporal, *id));
+    let tasks = futures::future::try_join_all(sampled).await?;
+    let median = |mut values: Vec<Duration>| {
+        values.sort();
+        values.get(values.len() / 2).copied().unwrap_or_default()
+    };
+    let dispatch = median(tasks.iter().map(|t| t.dispatch).collect());
+    let worker = median(tasks.iter().map(|t| t.worker).collect());
+    Ok(format!(
+        "start to task {} (server), task {} (worker: hold and record); {} sampled",
+        millis(dispatch),
+        millis(worker),
+        tasks.len()
+    ))
 }
 
 async fn idle(
@@ -232,6 +267,8 @@ async fn idle(
 struct Latencies {
     /// Latencies of the bookings that were created, sorted.
     created: Vec<Duration>,
+    /// The sessions created, in the order they were sent.
+    booked: Vec<SessionId>,
     /// Bookings that failed or were refused.
     failed: usize,
     /// From the first request to the last answer.
@@ -270,21 +307,25 @@ async fn open_loop(driver: &Driver, rate: f64, span: Duration) -> anyhow::Result
         tokio::spawn(async move {
             tokio::time::sleep_until(started + Duration::from_secs_f64(n as f64 / rate)).await;
             let sent = Instant::now();
-            driver.book(pair, starts_at).await.map(|_| sent.elapsed())
+            driver.book(pair, starts_at).await.map(|booked| (booked.id, sent.elapsed()))
         })
     });
     let answers = futures::future::join_all(requests.collect::<Vec<_>>()).await;
     let elapsed = started.elapsed();
     let mut created = Vec::new();
+    let mut booked = Vec::new();
     let mut failed = 0;
     for answer in answers {
         match answer.context("a booking task")? {
-            Ok(latency) => created.push(latency),
+            Ok((id, latency)) => {
+                booked.push(id);
+                created.push(latency);
+            }
             Err(_) => failed += 1,
         }
     }
     created.sort();
-    Ok(Latencies { created, failed, elapsed })
+    Ok(Latencies { created, booked, failed, elapsed })
 }
 
 fn rss_rows(table: &mut Table, when: &str, usage: &Usage) {
