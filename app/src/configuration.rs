@@ -64,6 +64,7 @@ impl Settings {
             email: self.email.clone(),
             webhooks: self.webhooks.clone(),
             media: self.media.clone(),
+            plans: self.plans.clone(),
         }
     }
 
