@@ -15,7 +15,7 @@ use livesessions::startup::Application;
 use livesessions_activities::Db;
 use livesessions_api::JwtKeys;
 use livesessions_domain::{
-    ClientId, Policy, ProviderId, Role, SessionId, SessionSnapshot, SessionState,
+    ClientId, Plans, Policy, ProviderId, Role, SessionId, SessionSnapshot, SessionState,
 };
 use livesessions_worker::{DevServer, DevServerOptions, Sessions, TemporalSettings};
 use reqwest::StatusCode;
@@ -194,6 +194,8 @@ pub struct TestOptions {
     pub hosted_media: Option<String>,
     /// `temporal.request_timeout`: how long the API waits for a workflow's answer.
     pub request_timeout: Option<Duration>,
+    /// `plans.*`, instead of the default plan table.
+    pub plans: Option<Plans>,
 }
 
 /// The webhook signing secret of test apps.
@@ -209,6 +211,7 @@ impl Default for TestOptions {
             media_secret: None,
             hosted_media: None,
             request_timeout: None,
+            plans: None,
         }
     }
 }
@@ -262,6 +265,9 @@ impl TestApp {
         }
         settings.auth.jwt_secret = Some(secret.clone());
         settings.policy = policy;
+        if let Some(plans) = &options.plans {
+            settings.plans = plans.clone();
+        }
         settings.billing.processor_timeout = options.processor_timeout;
         settings.email.outbox_dir =
             std::env::temp_dir().join(format!("ls-outbox-{}", uuid::Uuid::new_v4().simple()));
@@ -352,6 +358,12 @@ impl TestApp {
             settings.processor(&self.db),
             settings.processor_timeout,
         )
+    }
+
+    /// The subscription activities over this test's database and plan table, as the worker has
+    /// them.
+    pub fn renewals(&self) -> livesessions_activities::Renewals {
+        livesessions_activities::Renewals::new(self.db.clone(), self.settings.plans.clone())
     }
 
     /// Starts a worker for this app in a process of its own (`program` is the `test-worker`
