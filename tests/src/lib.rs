@@ -116,6 +116,32 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// A fresh database on `backend` with the schema as it was before the migration named
+    /// `first_left_out` (its file name's leading timestamp), and a pool on it; `Db::migrate`
+    /// then applies the rest.
+    pub async fn migrated_before(backend: Backend, first_left_out: &str) -> (Self, Db) {
+        let database = Self::create(backend).await;
+        let db = Db::connect(database.url()).await.expect("the database");
+        let dialect = match backend {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        };
+        let every = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(dialect);
+        let earlier = std::env::temp_dir().join(format!("ls-migrations-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&earlier).expect("a folder for the earlier migrations");
+        for file in std::fs::read_dir(&every).expect("the migrations") {
+            let file = file.expect("a migration");
+            if file.file_name().to_string_lossy().as_ref() < first_left_out {
+                std::fs::copy(file.path(), earlier.join(file.file_name())).expect("a copy");
+            }
+        }
+        let migrator = sqlx::migrate::Migrator::new(earlier.as_path()).await.expect("a migrator");
+        livesessions_activities::with_pool!(&db, |pool| migrator.run(pool).await)
+            .expect("the earlier schema");
+        std::fs::remove_dir_all(&earlier).expect("the copies removed");
+        (database, db)
+    }
 }
 
 impl Drop for TestDatabase {

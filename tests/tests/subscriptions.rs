@@ -3,12 +3,14 @@
 //! period with the plan's carry-over, the ledger shows each grant and expiry, the credits
 //! endpoint shows the period, and a period's grant retried grants nothing more.
 
-use chrono::{TimeDelta, Utc};
-use livesessions_activities::storage::credits;
+use chrono::{SubsecRound, TimeDelta, Utc};
+use livesessions_activities::execute;
 use livesessions_activities::storage::ledger::{self, EntryKind, LedgerFilter, accounts};
+use livesessions_activities::storage::{clients, credits, subscriptions};
 use livesessions_domain::{BillingPeriod, CarryOver, ClientId, Plan, Plans, Renewal, Role};
 use livesessions_tests::{
-    Backend, TestApp, TestOptions, eventually, on_both_databases, test_policy,
+    Backend, TestApp, TestDatabase, TestOptions, eventually, histories_dir, on_both_databases,
+    test_policy,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -139,6 +141,10 @@ async fn periods_renew_with_their_credits_and_carry_over(backend: Backend) {
     let replayer = livesessions_worker::replay::replayer().expect("a replayer");
     let history = WorkflowHistory::from_json(&json).expect("the history reads back");
     replayer.replay_workflow(history).await.expect("the subscription replays");
+    if std::env::var_os("LIVESESSIONS_RECORD_HISTORIES").is_some() && backend == Backend::Postgres {
+        let fixture = histories_dir().join("subscription_ends_off_the_plan-0.json");
+        std::fs::write(fixture, &json).expect("a fixture for the replay test");
+    }
 }
 
 async fn a_retried_grant_grants_nothing_more(backend: Backend) {
@@ -183,7 +189,43 @@ async fn a_retried_grant_grants_nothing_more(backend: Backend) {
     assert_eq!(balance().await, 8);
 }
 
+/// A subscription client enrolled before billing periods existed: the migration makes their
+/// enrolment their period 1, ended at once, so their next `PUT` begins period 2 from now
+/// instead of granting period 1 again.
+async fn a_client_enrolled_before_periods_renews_from_now(backend: Backend) {
+    let (_database, db) = TestDatabase::migrated_before(backend, "20261125180000").await;
+    let client = ClientId::random();
+    let enrolled = (Utc::now() - TimeDelta::days(90)).trunc_subsecs(0);
+    execute!(
+        &db,
+        sqlx::query(
+            "INSERT INTO clients (id, coverage, plan, time_zone, email, display_name, created_at, updated_at)
+             VALUES ($1, 'subscription', 'subscription-standard', 'America/New_York', 'c@example.com', 'C', $2, $2)",
+        )
+        .bind(client.as_uuid())
+        .bind(enrolled)
+    )
+    .expect("a client enrolled before");
+    db.migrate().await.expect("every migration");
+    let first = subscriptions::latest(&db, client).await.expect("a period").expect("period 1");
+    assert_eq!(
+        (first.number, first.starts_at, first.ends_at, first.granted),
+        (1, enrolled, enrolled, 0)
+    );
+
+    let record = clients::get(&db, client).await.expect("read").expect("the client");
+    let now = Utc::now().trunc_subsecs(0);
+    let plan = plans().get("subscription-standard").expect("the plan").clone();
+    let enrolment = clients::upsert(&db, &record, &plan, now).await.expect("written");
+    let next = Renewal { client_id: client, period: 2, starts_at: now };
+    assert_eq!(enrolment.next_renewal, Some(next));
+    let balance = credits::balance(&db, client).await.expect("balance");
+    assert_eq!(balance.available, 0, "period 1 is not granted again");
+    db.close().await;
+}
+
 on_both_databases!(
     periods_renew_with_their_credits_and_carry_over,
-    a_retried_grant_grants_nothing_more
+    a_retried_grant_grants_nothing_more,
+    a_client_enrolled_before_periods_renews_from_now
 );
