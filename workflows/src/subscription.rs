@@ -65,7 +65,7 @@ impl Subscription {
 
 /// Rounded up to whole milliseconds, so the timer never fires before the period begins.
 fn whole_millis(wait: Duration) -> Duration {
-    Duration::from_millis(u64::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u64::MAX))
+    Duration::from_millis(u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX))
 }
 
 /// One database transaction; retried with backoff without end (it is keyed by client and
