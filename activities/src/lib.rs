@@ -2,7 +2,8 @@
 //!
 //! Each activity implements a contract of `livesessions_workflows::activities` and does its
 //! work for real against the database: billing moves credits, notification posts room
-//! messages, media opens rooms and mints join tokens, storage keeps the read model current.
+//! messages, media opens rooms and mints join tokens, storage keeps the read model current,
+//! subscriptions begin billing periods.
 //! Every one is idempotent, because Temporal retries them.
 
 pub mod billing;
@@ -17,6 +18,7 @@ pub mod signature;
 pub mod slots;
 pub mod storage;
 pub mod storage_activities;
+pub mod subscriptions;
 pub mod webhooks;
 
 pub use billing::Billing;
@@ -32,6 +34,7 @@ pub fn install_crypto_provider() {
 }
 
 use email::EmailSettings;
+use livesessions_domain::Plans;
 use media::MediaSettings;
 use payments::BillingSettings;
 use serde::Deserialize;
@@ -48,8 +51,11 @@ pub struct ActivitySettings {
     pub webhooks: WebhookSettings,
     /// `media.*`.
     pub media: MediaSettings,
+    /// `plans.*`: what each billing period of a subscription grants.
+    pub plans: Plans,
 }
 pub use media::Media;
 pub use notification::Notification;
 pub use storage::Db;
 pub use storage_activities::Storage;
+pub use subscriptions::Renewals;

@@ -10,25 +10,43 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use livesessions_activities::storage::credits::{self, CreditBalance};
-use livesessions_domain::{ClientId, CreditId, Money, PurchaseId, Refusal, RefusalCode, Role};
+use livesessions_activities::storage::subscriptions;
+use livesessions_domain::{
+    BillingPeriod, ClientId, CreditId, Money, PurchaseId, Refusal, RefusalCode, Role,
+};
 use livesessions_workflows::activities::{CreditOrder, PurchaseOutcome};
 use serde::Serialize;
 
-/// The client's available and reserved credits: that client, services and finance.
+/// A client's credits, and for a subscription client their current billing period.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClientCredits {
+    /// Free to book with.
+    pub available: i64,
+    /// Held by requested or confirmed sessions.
+    pub reserved: i64,
+    /// The latest billing period begun (the current one while the subscription renews);
+    /// `null` for a client who never had a subscription.
+    pub period: Option<BillingPeriod>,
+}
+
+/// The client's available and reserved credits and their billing period: that client,
+/// services and finance.
 #[utoipa::path(get, path = "/v1/clients/{client_id}/credits", tag = "credits",
     params(("client_id" = ClientId, Path)),
-    responses((status = 200, body = CreditBalance), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = ClientCredits), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn client_credits(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(client): ApiPath<ClientId>,
-) -> Result<Json<CreditBalance>, ApiError> {
+) -> Result<Json<ClientCredits>, ApiError> {
     caller.require(&[Role::Client, Role::Service, Role::Finance])?;
     if caller.role == Role::Client && !caller.is_client(client) {
         return Err(ApiError::NotFound);
     }
-    Ok(Json(credits::balance(&state.db, client).await?))
+    let CreditBalance { available, reserved } = credits::balance(&state.db, client).await?;
+    let period = subscriptions::latest(&state.db, client).await?;
+    Ok(Json(ClientCredits { available, reserved, period }))
 }
 
 /// A credit bought.

@@ -10,7 +10,7 @@ use livesessions_activities::billing::BillingError;
 use livesessions_activities::storage::StorageError;
 use livesessions_domain::refusal::RefusalKind;
 use livesessions_domain::{ClientId, ParseError, PurchaseId, Refusal, SessionId, SessionSnapshot};
-use livesessions_worker::{PurchaseCallError, SessionCallError};
+use livesessions_worker::{PurchaseCallError, SessionCallError, SubscriptionStartError};
 use serde::Serialize;
 
 /// Every way a request can fail.
@@ -40,7 +40,9 @@ pub enum ApiError {
     /// `402`, `409` or `422` with the refusal's own code.
     #[error("{0}")]
     Refused(Refusal),
-    /// `503 service_unavailable`: a dependency did not answer; nothing was changed by this request.
+    /// `503 service_unavailable`: a dependency did not answer; nothing was changed by this request
+    /// (but for one case: a subscription client saved before Temporal refused their renewal
+    /// workflow, which the same `PUT` again starts).
     #[error("{0}")]
     Unavailable(String),
     /// `202 Accepted`, not a failure: the request reached the session's workflow (or may have)
@@ -219,6 +221,14 @@ impl From<PurchaseCallError> for ApiError {
                 ApiError::Pending(Box::new(StillRunning::purchase(purchase, client, reason)))
             }
         }
+    }
+}
+
+impl From<SubscriptionStartError> for ApiError {
+    fn from(error: SubscriptionStartError) -> Self {
+        ApiError::Unavailable(format!(
+            "{error}; the client is saved: repeat the same PUT to schedule them"
+        ))
     }
 }
 

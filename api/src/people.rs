@@ -80,13 +80,16 @@ fn created_or_ok(created: bool) -> StatusCode {
     if created { StatusCode::CREATED } else { StatusCode::OK }
 }
 
-/// Creates or updates a client; a new client is granted their plan's credits.
+/// Creates or updates a client. A new client is granted their plan's credits; a subscription
+/// client begins their first billing period (when they have none yet) and their `Subscription`
+/// workflow, which renews the credits each period, is started unless it runs.
 #[utoipa::path(put, path = "/v1/clients/{client_id}", tag = "people",
     params(("client_id" = ClientId, Path, description = "the client's id in the calling system")),
     request_body = ClientRecord,
     responses((status = 201, body = ClientRecord, description = "created"), (status = 200, body = ClientRecord, description = "updated"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "invalid_email, unknown_plan, plan_coverage_mismatch")),
+        (status = 422, body = ErrorBody, description = "invalid_email, unknown_plan, plan_coverage_mismatch"),
+        (status = 503, body = ErrorBody, description = "the client is saved but Temporal did not take their subscription's workflow: repeat the PUT")),
     security(("bearer" = [])))]
 pub async fn put_client(
     State(state): State<AppState>,
@@ -118,8 +121,14 @@ pub async fn put_client(
         email: email.clone(),
         display_name: record.display_name.to_string(),
     };
-    let created = clients::upsert(&state.db, &client, plan.credits, Utc::now()).await?;
-    Ok((created_or_ok(created), Json(ClientRecord { email: email.to_string(), ..record })))
+    let enrolment = clients::upsert(&state.db, &client, plan, Utc::now()).await?;
+    if let Some(next) = enrolment.next_renewal {
+        state.subscriptions.ensure(next).await?;
+    }
+    Ok((
+        created_or_ok(enrolment.created),
+        Json(ClientRecord { email: email.to_string(), ..record }),
+    ))
 }
 
 /// Creates or updates a provider.

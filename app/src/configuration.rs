@@ -64,6 +64,7 @@ impl Settings {
             email: self.email.clone(),
             webhooks: self.webhooks.clone(),
             media: self.media.clone(),
+            plans: self.plans.clone(),
         }
     }
 
@@ -100,6 +101,8 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livesessions_domain::CarryOver;
+    use livesessions_domain::plan::DEFAULT_PERIOD;
     use std::time::Duration;
 
     fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
@@ -140,6 +143,34 @@ mod tests {
         );
         assert_eq!(settings.http.addr, "0.0.0.0:9000");
         assert_eq!(settings.database.url, "postgres://x@127.0.0.1/db");
+    }
+
+    #[test]
+    fn a_plan_file_names_its_billing_period_and_carry_over_or_takes_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("ls-plans-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plans.toml");
+        let plan = |id: &str, extra: &str| {
+            format!(
+                "[plans.{id}]\ncoverage = \"subscription\"\ncurrency = \"USD\"\nmodalities = [\"video\"]\n\
+                 lengths = [{{ minutes = 45, price_minor = 8500 }}]\ncredits = 4\n{extra}"
+            )
+        };
+        let text = [
+            plan("weekly", "period = \"7d\"\ncarry_over = 2\n"),
+            plan("none", "carry_over = \"none\"\n"),
+            plan("older", ""),
+        ];
+        std::fs::write(&file, text.concat()).unwrap();
+        let settings = Settings::load_from(Some(&file), env(&[])).unwrap();
+        let plan = |id: &str| settings.plans.get(id).cloned().unwrap();
+        let week = Duration::from_secs(7 * 86_400);
+        assert_eq!((plan("weekly").period, plan("weekly").carry_over), (week, CarryOver::UpTo(2)));
+        assert_eq!(plan("none").carry_over, CarryOver::None);
+        assert_eq!(
+            (plan("older").period, plan("older").carry_over),
+            (DEFAULT_PERIOD, CarryOver::All)
+        );
     }
 
     #[test]

@@ -98,6 +98,13 @@ impl PurchaseId {
     }
 }
 
+impl ClientId {
+    /// The id of this client's subscription workflow: `subscription-<client uuid>`.
+    pub fn subscription_workflow_id(&self) -> String {
+        format!("subscription-{}", self.0)
+    }
+}
+
 impl RoomId {
     /// The room of `session`: always the same id for one session, so a retried request to a
     /// media service finds the room an earlier try made instead of leaving it orphaned.

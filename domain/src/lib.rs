@@ -20,6 +20,7 @@ pub mod policy;
 pub mod refusal;
 pub mod role;
 pub mod session;
+pub mod subscription;
 pub mod text;
 pub mod time_zone;
 
@@ -39,5 +40,6 @@ pub use session::{
     CreditStatus, CreditUse, Fee, FeeKind, FeeStatus, Joined, Modality, NextAuthorization, Outcome,
     Party, Service, SessionSnapshot, SessionState, StateChange,
 };
+pub use subscription::{BillingPeriod, CarryOver, Renewal};
 pub use text::{CancelReason, DisplayName};
 pub use time_zone::TimeZoneName;

@@ -1,10 +1,14 @@
 //! Plans: what a client's coverage offers (modalities, lengths), what sessions cost, the
-//! insurance copay estimate, and how many credits or authorizations the plan grants. The table
-//! lives in configuration.
+//! insurance copay estimate, how many credits or authorizations the plan grants, and for a
+//! subscription its billing period and carry-over. The table lives in configuration.
 
-use crate::{Coverage, Currency, Modality, Money, ParseError};
+use crate::{CarryOver, Coverage, Currency, Modality, Money, ParseError, duration};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The billing period of a subscription plan that does not name one.
+pub const DEFAULT_PERIOD: Duration = Duration::from_secs(30 * 86_400);
 
 /// One session length a plan offers and what it costs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +41,17 @@ pub struct Plan {
     /// What one more credit costs, in minor units; absent when the plan sells none.
     #[serde(default)]
     pub credit_price_minor: Option<i64>,
+    /// A subscription's billing period (`30d` unless said): a fixed length, counted from
+    /// enrolment. Other coverages ignore it.
+    #[serde(default = "default_period", with = "duration::text")]
+    pub period: Duration,
+    /// How many unused plan credits a subscription's new period keeps (`all` unless said).
+    #[serde(default)]
+    pub carry_over: CarryOver,
+}
+
+fn default_period() -> Duration {
+    DEFAULT_PERIOD
 }
 
 /// What a session of one length costs under a plan, fixed when it is booked.
@@ -99,6 +114,9 @@ impl Plan {
         if self.credit_price_minor.is_some_and(|p| p < 0) {
             return problem("credit_price_minor is negative".into());
         }
+        if self.period < Duration::from_secs(1) {
+            return problem("period is shorter than a second".into());
+        }
         Ok(())
     }
 }
@@ -150,6 +168,8 @@ impl Default for Plans {
             lengths: lengths(coverage == Coverage::Insurance),
             credits,
             credit_price_minor,
+            period: DEFAULT_PERIOD,
+            carry_over: CarryOver::All,
         };
         Self::new(BTreeMap::from([
             ("subscription-standard".to_string(), plan(Coverage::Subscription, 4, Some(8_500))),
@@ -181,5 +201,17 @@ mod tests {
             "lengths": [{"minutes": 45, "price_minor": 100}], "credits": 1}});
         let error = serde_json::from_value::<Plans>(json).unwrap_err();
         assert!(error.to_string().contains("copay_minor"), "{error}");
+    }
+
+    #[test]
+    fn a_plan_without_period_or_carry_over_renews_every_30_days_keeping_everything() {
+        let json = serde_json::json!({"p": {"coverage": "subscription", "currency": "USD", "modalities": ["video"],
+            "lengths": [{"minutes": 45, "price_minor": 100}], "credits": 4}});
+        let plans = serde_json::from_value::<Plans>(json).unwrap();
+        let plan = plans.get("p").unwrap();
+        assert_eq!((plan.period, plan.carry_over), (DEFAULT_PERIOD, CarryOver::All));
+        let json = serde_json::json!({"p": {"coverage": "subscription", "currency": "USD", "modalities": ["video"],
+            "lengths": [{"minutes": 45, "price_minor": 100}], "credits": 4, "period": "0s"}});
+        assert!(serde_json::from_value::<Plans>(json).is_err());
     }
 }

@@ -15,7 +15,7 @@ use livesessions::startup::Application;
 use livesessions_activities::Db;
 use livesessions_api::JwtKeys;
 use livesessions_domain::{
-    ClientId, Policy, ProviderId, Role, SessionId, SessionSnapshot, SessionState,
+    ClientId, Plans, Policy, ProviderId, Role, SessionId, SessionSnapshot, SessionState,
 };
 use livesessions_worker::{DevServer, DevServerOptions, Sessions, TemporalSettings};
 use reqwest::StatusCode;
@@ -116,6 +116,32 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// A fresh database on `backend` with the schema as it was before the migration named
+    /// `first_left_out` (its file name's leading timestamp), and a pool on it; `Db::migrate`
+    /// then applies the rest.
+    pub async fn migrated_before(backend: Backend, first_left_out: &str) -> (Self, Db) {
+        let database = Self::create(backend).await;
+        let db = Db::connect(database.url()).await.expect("the database");
+        let dialect = match backend {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        };
+        let every = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(dialect);
+        let earlier = std::env::temp_dir().join(format!("ls-migrations-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&earlier).expect("a folder for the earlier migrations");
+        for file in std::fs::read_dir(&every).expect("the migrations") {
+            let file = file.expect("a migration");
+            if file.file_name().to_string_lossy().as_ref() < first_left_out {
+                std::fs::copy(file.path(), earlier.join(file.file_name())).expect("a copy");
+            }
+        }
+        let migrator = sqlx::migrate::Migrator::new(earlier.as_path()).await.expect("a migrator");
+        livesessions_activities::with_pool!(&db, |pool| migrator.run(pool).await)
+            .expect("the earlier schema");
+        std::fs::remove_dir_all(&earlier).expect("the copies removed");
+        (database, db)
+    }
 }
 
 impl Drop for TestDatabase {
@@ -194,6 +220,8 @@ pub struct TestOptions {
     pub hosted_media: Option<String>,
     /// `temporal.request_timeout`: how long the API waits for a workflow's answer.
     pub request_timeout: Option<Duration>,
+    /// `plans.*`, instead of the default plan table.
+    pub plans: Option<Plans>,
 }
 
 /// The webhook signing secret of test apps.
@@ -209,6 +237,7 @@ impl Default for TestOptions {
             media_secret: None,
             hosted_media: None,
             request_timeout: None,
+            plans: None,
         }
     }
 }
@@ -262,6 +291,9 @@ impl TestApp {
         }
         settings.auth.jwt_secret = Some(secret.clone());
         settings.policy = policy;
+        if let Some(plans) = &options.plans {
+            settings.plans = plans.clone();
+        }
         settings.billing.processor_timeout = options.processor_timeout;
         settings.email.outbox_dir =
             std::env::temp_dir().join(format!("ls-outbox-{}", uuid::Uuid::new_v4().simple()));
@@ -352,6 +384,12 @@ impl TestApp {
             settings.processor(&self.db),
             settings.processor_timeout,
         )
+    }
+
+    /// The subscription activities over this test's database and plan table, as the worker has
+    /// them.
+    pub fn renewals(&self) -> livesessions_activities::Renewals {
+        livesessions_activities::Renewals::new(self.db.clone(), self.settings.plans.clone())
     }
 
     /// Starts a worker for this app in a process of its own (`program` is the `test-worker`

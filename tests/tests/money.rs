@@ -660,25 +660,7 @@ async fn an_insurance_authorization_carries_its_session_in_the_ledger(backend: B
 /// Issue 11, defect 4: an authorization posted before the fix (no session id) gets the session
 /// its key names when the database is migrated.
 async fn migrating_gives_earlier_authorizations_their_session(backend: Backend) {
-    let database = TestDatabase::create(backend).await;
-    let db = livesessions_activities::Db::connect(database.url()).await.expect("the database");
-    let dialect = match backend {
-        Backend::Postgres => "postgres",
-        Backend::Sqlite => "sqlite",
-    };
-    let every =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(dialect);
-    let earlier = std::env::temp_dir().join(format!("ls-migrations-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&earlier).unwrap();
-    for file in std::fs::read_dir(&every).unwrap() {
-        let file = file.unwrap();
-        if file.file_name().to_string_lossy().as_ref() < "20261125120000" {
-            std::fs::copy(file.path(), earlier.join(file.file_name())).unwrap();
-        }
-    }
-    let migrator = sqlx::migrate::Migrator::new(earlier.as_path()).await.unwrap();
-    with_pool!(&db, |pool| migrator.run(pool).await).expect("the schema before issue 11");
-    std::fs::remove_dir_all(&earlier).unwrap();
+    let (_database, db) = TestDatabase::migrated_before(backend, "20261125120000").await;
 
     let (session, client) = (SessionId::random(), ClientId::random());
     let key = format!("{}:next_authorization", session.workflow_id());

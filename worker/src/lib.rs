@@ -1,7 +1,7 @@
-//! Everything that speaks to Temporal: the connection, the worker that runs the `LiveSession`
-//! and `CreditPurchase` workflows and their activities, the typed clients the API uses to start
-//! and steer sessions and to buy credits, and the local dev server that the run command and the
-//! tests start.
+//! Everything that speaks to Temporal: the connection, the worker that runs the `LiveSession`,
+//! `CreditPurchase` and `Subscription` workflows and their activities, the typed clients the API
+//! uses to start and steer sessions, to buy credits and to keep subscriptions renewing, and the
+//! local dev server that the run command and the tests start.
 
 pub mod client;
 pub mod dev_server;
@@ -9,6 +9,7 @@ pub mod purchases;
 pub mod replay;
 pub mod sessions;
 pub mod settings;
+pub mod subscriptions;
 pub mod worker;
 
 pub use client::connect;
@@ -16,4 +17,5 @@ pub use dev_server::{DevServer, DevServerOptions};
 pub use purchases::{PurchaseCallError, Purchases};
 pub use sessions::{SessionCallError, Sessions};
 pub use settings::TemporalSettings;
+pub use subscriptions::{SubscriptionStartError, Subscriptions};
 pub use worker::SessionWorker;

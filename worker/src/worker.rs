@@ -1,11 +1,11 @@
-//! The worker: polls the session task queue and runs the `LiveSession`, `MessagingSession` and
-//! `CreditPurchase` workflows and every activity they call; beside it, the outbox dispatcher sends the emails and webhook events the
+//! The worker: polls the session task queue and runs the `LiveSession`, `MessagingSession`,
+//! `CreditPurchase` and `Subscription` workflows and every activity they call; beside it, the outbox dispatcher sends the emails and webhook events the
 //! workflows wrote.
 
 use livesessions_activities::{
-    ActivitySettings, Billing, Db, Dispatcher, Media, Notification, Storage,
+    ActivitySettings, Billing, Db, Dispatcher, Media, Notification, Renewals, Storage,
 };
-use livesessions_workflows::{CreditPurchase, LiveSession, MessagingSession};
+use livesessions_workflows::{CreditPurchase, LiveSession, MessagingSession, Subscription};
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_client::Client;
@@ -41,7 +41,9 @@ impl SessionWorker {
             .register_workflow::<LiveSession>()?
             .register_workflow::<MessagingSession>()?
             .register_workflow::<CreditPurchase>()?
+            .register_workflow::<Subscription>()?
             .register_activities(Storage::new(db.clone(), words))
+            .register_activities(Renewals::new(db.clone(), settings.plans.clone()))
             .register_activities(Billing::new(
                 db.clone(),
                 billing.processor(&db),

@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use livesessions_domain::availability::TimeWindow;
 pub use livesessions_domain::notice::{Invite, InviteMethod, Notice};
 use livesessions_domain::{
-    ClientId, Coverage, CreditId, CreditStatus, FeeKind, FeeStatus, MessagingSnapshot, Modality,
-    Money, ProviderId, PurchaseId, Refusal, RoomId, SessionId, SessionSnapshot, TimeZoneName,
+    BillingPeriod, ClientId, Coverage, CreditId, CreditStatus, FeeKind, FeeStatus,
+    MessagingSnapshot, Modality, Money, ProviderId, PurchaseId, Refusal, Renewal, RoomId,
+    SessionId, SessionSnapshot, TimeZoneName,
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::ActivityError;
@@ -238,6 +239,32 @@ impl BillingActivities {
 pub use billing_activities::{
     AuthorizeNext, BuyCredit, ChargeFee, HoldBooking, HoldNewTime, RecordUnpaidFee, SettleCredit,
 };
+
+/// What beginning a subscription's billing period came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RenewalOutcome {
+    /// The period is granted (now, or by an earlier attempt): it ends at its `ends_at`.
+    Renewed(BillingPeriod),
+    /// The client is no longer on a subscription plan: nothing was granted, renewals end.
+    Ended,
+}
+
+/// A subscription client's billing periods.
+pub struct SubscriptionActivities;
+
+#[activity_definitions]
+impl SubscriptionActivities {
+    /// Begins the period under the client's plan as it is now, in one transaction keyed by
+    /// client and period: expires the unused plan credits beyond the plan's carry-over and grants
+    /// the period's credits, each with its ledger transaction. Idempotent: a retry answers the
+    /// period the first attempt granted and grants nothing more.
+    #[activity(name = "subscription.renew")]
+    pub fn renew_subscription(renewal: Renewal) -> Result<RenewalOutcome, ActivityError> {
+        unimplemented!()
+    }
+}
+
+pub use subscription_activities::RenewSubscription;
 
 /// An email about one session, sent from the outbox: the addresses and names are looked up when
 /// it is sent, never carried here.

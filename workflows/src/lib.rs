@@ -1,6 +1,7 @@
 //! The `LiveSession` workflow: one booked session from request to its end, as DOMAIN.md tells
-//! it; the `CreditPurchase` workflow, one credit bought outside a session; and the contracts of
-//! the activities they call.
+//! it; the `CreditPurchase` workflow, one credit bought outside a session; the `Subscription`
+//! workflow, a subscription client's billing periods; and the contracts of the activities they
+//! call.
 //!
 //! Deterministic code only: time comes from `ctx.workflow_time()`, waiting from `ctx.timer()`,
 //! and every effect (database, messages, media) is an activity. The activities themselves live in
@@ -11,8 +12,10 @@ pub mod credit_purchase;
 pub mod live_session;
 pub mod messaging_session;
 pub mod search_attributes;
+pub mod subscription;
 
 pub use activities::DeliveryInput;
 pub use credit_purchase::CreditPurchase;
 pub use live_session::{Cancel, Join, LiveSession, LiveSessionInput, Reschedule};
 pub use messaging_session::{MessagingSession, MessagingSessionInput};
+pub use subscription::Subscription;

@@ -1,9 +1,9 @@
 //! Clients: coverage, plan and zone for scheduling; contact details for messages.
 
-use super::{Db, StorageError, credits, parse_column};
+use super::{Db, StorageError, credits, parse_column, subscriptions};
 use crate::{with_pool, with_tx};
 use chrono::{DateTime, Utc};
-use livesessions_domain::{ClientId, Coverage, Email, TimeZoneName};
+use livesessions_domain::{ClientId, Coverage, Email, Plan, Renewal, TimeZoneName};
 use sqlx::FromRow;
 use uuid::Uuid;
 
@@ -48,15 +48,26 @@ impl TryFrom<ClientRow> for Client {
     }
 }
 
-/// Creates or updates a client. A new client is granted `credits_on_enrolment` credits (or,
-/// for insurance, sessions authorized at intake) in the same transaction. Answers whether the
-/// client is new.
+/// What writing a client came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    /// The client is new.
+    pub created: bool,
+    /// For a subscription client, the billing period their subscription workflow begins next
+    /// (never earlier than now).
+    pub next_renewal: Option<Renewal>,
+}
+
+/// Creates or updates a client on `plan`, in one transaction. A new client of a non-subscription
+/// plan is granted its credits (or, for insurance, sessions authorized at intake). A
+/// subscription client without a billing period yet (new, or coming from another coverage)
+/// begins period 1 now, which grants the plan's credits.
 pub async fn upsert(
     db: &Db,
     client: &Client,
-    credits_on_enrolment: u32,
+    plan: &Plan,
     now: DateTime<Utc>,
-) -> Result<bool, StorageError> {
+) -> Result<Enrolment, StorageError> {
     let mut tx = db.begin_write().await?;
     let created: bool = with_tx!(&mut tx, |conn| {
         sqlx::query_scalar(
@@ -77,12 +88,23 @@ pub async fn upsert(
         .fetch_one(&mut *conn)
         .await
     })?;
-    if created {
-        credits::grant_on_enrolment(&mut tx, client.id, client.coverage, credits_on_enrolment, now)
-            .await?;
+    let mut next_renewal = None;
+    if client.coverage == Coverage::Subscription {
+        let latest = match subscriptions::latest_in(&mut tx, client.id).await? {
+            Some(period) => period,
+            None => {
+                let first = Renewal { client_id: client.id, period: 1, starts_at: now };
+                subscriptions::begin(&mut tx, &first, &client.plan, plan, now).await?
+            }
+        };
+        let mut next = latest.next(client.id);
+        next.starts_at = next.starts_at.max(now);
+        next_renewal = Some(next);
+    } else if created {
+        credits::grant_on_enrolment(&mut tx, client.id, client.coverage, plan.credits, now).await?;
     }
     tx.commit().await?;
-    Ok(created)
+    Ok(Enrolment { created, next_renewal })
 }
 
 /// The client with this id.

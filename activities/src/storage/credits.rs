@@ -1,7 +1,9 @@
 //! Session credits and insurance authorizations: one row each, the thing a booking holds.
 //! `available` rows belong to nobody yet; a reserved, consumed or forfeited one names the
-//! session holding it; a `revoked` one (a bought credit whose purchase was refunded) is gone. Every change of a row posts its ledger transaction in the same database
-//! transaction, and balances are read from the ledger.
+//! session holding it; a `revoked` one (a bought credit whose purchase was refunded) and an
+//! `expired` one (a plan credit not carried into a new billing period) are gone. Every change of
+//! a row posts its ledger transaction in the same database transaction, and balances are read
+//! from the ledger.
 
 use super::ledger::{self, EntryKind, NewEntry, Posting, accounts};
 use super::{Db, StorageError, WriteTx, parse_column};
@@ -60,6 +62,9 @@ pub struct CreditBalance {
     pub reserved: i64,
 }
 
+/// The source of credits a plan grants (on enrolment, or each billing period).
+const PLAN_GRANT: &str = "plan_grant";
+
 /// A credit (or authorization) row to write.
 struct NewCredit<'a> {
     client: ClientId,
@@ -97,8 +102,9 @@ async fn insert(
     Ok(CreditId::from_uuid(id))
 }
 
-/// Grants a new client what their plan gives on enrolment: `count` credits, or for insurance
-/// `count` sessions authorized at intake.
+/// Grants a new client of a non-subscription plan what it gives on enrolment: `count` credits,
+/// or for insurance `count` sessions authorized at intake (`client-<id>:enrolment_grant`).
+/// Subscription clients are granted their first billing period instead.
 pub(crate) async fn grant_on_enrolment(
     tx: &mut WriteTx,
     client: ClientId,
@@ -106,9 +112,22 @@ pub(crate) async fn grant_on_enrolment(
     count: u32,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    let kind = CreditKind::for_coverage(coverage);
+    let key = format!("client-{client}:enrolment_grant");
+    grant(tx, client, CreditKind::for_coverage(coverage), count, &key, now).await
+}
+
+/// Grants `count` plan credits (or intake authorizations) of `kind`, available at once, with
+/// their ledger transaction under `key`.
+pub(crate) async fn grant(
+    tx: &mut WriteTx,
+    client: ClientId,
+    kind: CreditKind,
+    count: u32,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
     let source = match kind {
-        CreditKind::Credit => "plan_grant",
+        CreditKind::Credit => PLAN_GRANT,
         CreditKind::Authorization => "intake_authorization",
     };
     let credit = NewCredit { client, kind, source, session: None, estimate: None, key: None };
@@ -116,7 +135,6 @@ pub(crate) async fn grant_on_enrolment(
         insert(tx, &credit, now).await?;
     }
     if count > 0 {
-        let key = format!("client-{client}:enrolment_grant");
         let postings = Posting::units(
             accounts::ISSUED,
             accounts::available(client),
@@ -124,7 +142,7 @@ pub(crate) async fn grant_on_enrolment(
             i64::from(count),
         );
         let entry = NewEntry {
-            key: &key,
+            key,
             kind: EntryKind::CreditGrant,
             client_id: client,
             session_id: None,
@@ -134,6 +152,70 @@ pub(crate) async fn grant_on_enrolment(
         ledger::post(tx, &entry, now).await?;
     }
     Ok(())
+}
+
+/// How many plan credits the client has unused (available; bought ones not counted).
+pub(crate) async fn unused_plan_credits(
+    tx: &mut WriteTx,
+    client: ClientId,
+) -> Result<i64, StorageError> {
+    with_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM credits
+             WHERE client_id = $1 AND kind = 'credit' AND source = $2 AND status = 'available'",
+        )
+        .bind(client.as_uuid())
+        .bind(PLAN_GRANT)
+        .fetch_one(&mut *conn)
+        .await
+    })
+    .map_err(Into::into)
+}
+
+/// Expires up to `count` of the client's unused plan credits, oldest first, with their ledger
+/// transaction under `key` (to `credits:expired`); answers how many expired.
+pub(crate) async fn expire_plan_credits(
+    tx: &mut WriteTx,
+    client: ClientId,
+    count: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, StorageError> {
+    let expired: Vec<Uuid> = with_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "UPDATE credits SET status = 'expired', updated_at = $4
+             WHERE id IN (SELECT id FROM credits
+                          WHERE client_id = $1 AND kind = 'credit' AND source = $2 AND status = 'available'
+                          ORDER BY created_at, id LIMIT $3)
+               AND status = 'available'
+             RETURNING id",
+        )
+        .bind(client.as_uuid())
+        .bind(PLAN_GRANT)
+        .bind(count)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await
+    })?;
+    let expired = i64::try_from(expired.len()).unwrap_or(i64::MAX);
+    if expired > 0 {
+        let postings = Posting::units(
+            accounts::available(client),
+            accounts::EXPIRED,
+            accounts::CREDIT,
+            expired,
+        );
+        let entry = NewEntry {
+            key,
+            kind: EntryKind::CreditExpire,
+            client_id: client,
+            session_id: None,
+            processor_ref: None,
+            postings: postings.into(),
+        };
+        ledger::post(tx, &entry, now).await?;
+    }
+    Ok(expired)
 }
 
 /// Posts the reservation of `credit` by `session`.

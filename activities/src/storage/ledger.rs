@@ -17,7 +17,8 @@ use uuid::Uuid;
 /// What a transaction records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
-    /// Credits (or intake authorizations) granted on enrolment.
+    /// Credits (or intake authorizations) granted on enrolment, or a subscription's credits of
+    /// one billing period.
     CreditGrant,
     /// A credit bought: money in, one credit issued.
     CreditPurchase,
@@ -39,6 +40,8 @@ pub enum EntryKind {
     Refund,
     /// A bought credit taken back because its purchase was refunded.
     CreditRevoke,
+    /// Unused plan credits a new billing period did not carry over.
+    CreditExpire,
 }
 
 text_enum!(EntryKind, "ledger entry kind", {
@@ -53,6 +56,7 @@ text_enum!(EntryKind, "ledger entry kind", {
     NoShowFee => "no_show_fee",
     Refund => "refund",
     CreditRevoke => "credit_revoke",
+    CreditExpire => "credit_expire",
 });
 
 /// Account names. Money accounts use the currency as unit; credit accounts use [`CREDIT`] or
@@ -70,6 +74,8 @@ pub mod accounts {
     pub const CONSUMED: &str = "credits:consumed";
     /// Credits lost to no-shows and late cancellations.
     pub const FORFEITED: &str = "credits:forfeited";
+    /// Plan credits not carried into a new billing period.
+    pub const EXPIRED: &str = "credits:expired";
     /// Money collected through the payment processor.
     pub const PROCESSOR: &str = "processor";
     /// Revenue from credits sold.

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod providers;
 pub mod room_messages;
 pub mod sessions;
+pub mod subscriptions;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
