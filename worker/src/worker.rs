@@ -9,8 +9,17 @@ use livesessions_workflows::{CreditPurchase, LiveSession, MessagingSession, Subs
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_client::Client;
+use temporalio_sdk::runtime::PollerBehavior;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::sync::watch;
+
+/// Workflow-task polls a worker keeps open at once (the SDK's default is 5).
+const WORKFLOW_TASK_POLLS: usize = 10;
+/// The share of those polls on the task queue itself, where every new session's first task
+/// (the booking) arrives; the rest wait on the worker's sticky queue for the next task of a
+/// session it has cached. The SDK's default, 0.2, leaves one poll for new sessions, and
+/// bookings then queue behind its round trips.
+const NEW_WORKFLOW_POLL_SHARE: f32 = 0.5;
 
 /// A worker for live sessions, ready to run.
 pub struct SessionWorker {
@@ -52,6 +61,8 @@ impl SessionWorker {
             .register_activities(notification()?)
             .register_activities(Media::new(settings.media.service(&db)?))
             .graceful_shutdown_period(Duration::from_secs(10))
+            .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(WORKFLOW_TASK_POLLS))
+            .nonsticky_to_sticky_poll_ratio(NEW_WORKFLOW_POLL_SHARE)
             .build();
         let worker = Worker::new(&runtime, client, options)?;
         let (stop, _) = watch::channel(false);
