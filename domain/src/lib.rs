@@ -9,6 +9,7 @@ pub mod booking;
 pub mod coverage;
 pub mod duration;
 pub mod email;
+pub mod fee_collection;
 pub mod ids;
 pub mod lifecycle;
 pub mod messaging;
@@ -27,7 +28,8 @@ pub use availability::Availability;
 pub use booking::{BookingRequest, ProviderProfile};
 pub use coverage::{Coverage, Specialty};
 pub use email::Email;
-pub use ids::{ClientId, CreditId, ProviderId, PurchaseId, RoomId, SessionId};
+pub use fee_collection::CollectionState;
+pub use ids::{ClientId, CreditId, ProviderId, PurchaseId, RoomId, SessionId, WaiverId};
 pub use messaging::{MessagingSnapshot, MessagingState};
 pub use money::{Currency, Money};
 pub use parse::ParseError;
@@ -39,5 +41,5 @@ pub use session::{
     CreditStatus, CreditUse, Fee, FeeKind, FeeStatus, Joined, Modality, NextAuthorization, Outcome,
     Party, Service, SessionSnapshot, SessionState, StateChange,
 };
-pub use text::{CancelReason, DisplayName};
+pub use text::{CancelReason, DisplayName, WaiverReason};
 pub use time_zone::TimeZoneName;

@@ -1,6 +1,7 @@
 //! The `LiveSession` workflow: one booked session from request to its end, as DOMAIN.md tells
-//! it; the `CreditPurchase` workflow, one credit bought outside a session; and the contracts of
-//! the activities they call.
+//! it; the `CreditPurchase` workflow, one credit bought outside a session; the `FeeCollection`
+//! workflow, one fee left outstanding collected, waived or written off; and the contracts of the
+//! activities they call.
 //!
 //! Deterministic code only: time comes from `ctx.workflow_time()`, waiting from `ctx.timer()`,
 //! and every effect (database, messages, media) is an activity. The activities themselves live in
@@ -8,11 +9,13 @@
 
 pub mod activities;
 pub mod credit_purchase;
+pub mod fee_collection;
 pub mod live_session;
 pub mod messaging_session;
 pub mod search_attributes;
 
 pub use activities::DeliveryInput;
 pub use credit_purchase::CreditPurchase;
+pub use fee_collection::{FeeCollection, FeeCollectionInput};
 pub use live_session::{Cancel, Join, LiveSession, LiveSessionInput, Reschedule};
 pub use messaging_session::{MessagingSession, MessagingSessionInput};
