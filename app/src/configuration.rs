@@ -64,6 +64,7 @@ impl Settings {
             email: self.email.clone(),
             webhooks: self.webhooks.clone(),
             media: self.media.clone(),
+            collection_schedule: self.policy.collection_schedule.clone(),
         }
     }
 
