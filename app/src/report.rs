@@ -90,8 +90,10 @@ pub fn render(report: &Report, format: ReportFormat) -> anyhow::Result<String> {
                     line.kind, line.currency, line.key
                 )?;
             }
-            let sections =
-                [("Totals by kind and currency", &report.totals), ("Owed fees", &report.fee_collection)];
+            let sections = [
+                ("Totals by kind and currency", &report.totals),
+                ("Owed fees", &report.fee_collection),
+            ];
             for (title, totals) in sections {
                 writeln!(out, "\n{title}:")?;
                 for total in totals {

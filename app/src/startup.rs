@@ -8,7 +8,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use livesessions_activities::{Billing, Db};
 use livesessions_api::{AppState, JwtKeys};
-use livesessions_worker::{Purchases, SessionWorker, Sessions};
+use livesessions_worker::{FeeCollections, Purchases, SessionWorker, Sessions};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -130,6 +130,11 @@ impl Application {
             db: self.db.clone(),
             sessions: Sessions::new(self.client.clone(), &self.settings.temporal),
             purchases: Purchases::new(self.client.clone(), &self.settings.temporal),
+            fees: FeeCollections::new(
+                self.client.clone(),
+                &self.settings.temporal,
+                self.settings.policy.collection_schedule.clone(),
+            ),
             billing: Arc::new(billing),
             processor,
             keys: JwtKeys::from_settings(&self.settings.auth),
