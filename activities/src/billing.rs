@@ -14,12 +14,12 @@ use crate::storage::sessions::{self, Clash, Slot, SlotWrite};
 use crate::storage::{Db, StorageError};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{CreditId, FeeKind, FeeStatus, Money, Refusal, RefusalCode, policy};
+use livesessions_workflows::FeeCollectionInput;
 use livesessions_workflows::activities::{
     AuthorizationGrant, AuthorizeNext, BuyCredit, ChargeFee, CreditMove, CreditOrder, FeeCharge,
     HoldBooking, HoldNewTime, HoldOutcome, HoldRequest, NewTimeRequest, PurchaseOutcome,
     RecordUnpaidFee, SettleCredit,
 };
-use livesessions_workflows::FeeCollectionInput;
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_sdk::activities::{ActivityContext, ActivityError, activities};

@@ -83,8 +83,11 @@ impl Billing {
     ) -> Result<CollectionState, BillingError> {
         let fee = &attempt.fee;
         let key = attempt_key(&fee.key, attempt.attempt);
-        let request =
-            ChargeRequest { idempotency_key: key.clone(), customer: fee.client_id, amount: fee.amount };
+        let request = ChargeRequest {
+            idempotency_key: key.clone(),
+            customer: fee.client_id,
+            amount: fee.amount,
+        };
         let payment = self.charge(ctx, &request).await?;
         let now = Utc::now();
         let mut tx = self.db().begin_write().await?;
@@ -129,7 +132,10 @@ impl Billing {
     /// Ends an outstanding fee without collecting it: posts `fee_waived` or `fee_written_off`
     /// (the receivable moved to `fees:waived` or `fees:written_off`) under
     /// `<fee key>:<state>`, and records it; a write-off is emailed to the client.
-    pub async fn settle(&self, settlement: &FeeSettlement) -> Result<CollectionState, BillingError> {
+    pub async fn settle(
+        &self,
+        settlement: &FeeSettlement,
+    ) -> Result<CollectionState, BillingError> {
         let fee = &settlement.fee;
         let (state, kind, account, waiver) = match settlement.settlement {
             Settlement::Waived(waiver) => {

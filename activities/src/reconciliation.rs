@@ -286,7 +286,8 @@ pub async fn reconcile(
     ];
     for (state, lines) in lists {
         for line in lines {
-            let total = fee_collection.entry((state.to_string(), line.currency.clone())).or_default();
+            let total =
+                fee_collection.entry((state.to_string(), line.currency.clone())).or_default();
             *total = (total.0 + 1, total.1 + line.amount_minor);
         }
     }

@@ -76,9 +76,9 @@ impl FeeCollections {
         let started = match tokio::time::timeout_at(deadline, call).await.map_err(|_| pending())? {
             Ok(started) => started,
             Err(WorkflowUpdateWithStartError::Update(error)) => {
-                return Err(refusal(&error).unwrap_or_else(|| {
-                    FeeCallError::Unavailable(error.to_string())
-                }));
+                return Err(
+                    refusal(&error).unwrap_or_else(|| FeeCallError::Unavailable(error.to_string()))
+                );
             }
             Err(other) => return Err(FeeCallError::Unavailable(other.to_string())),
         };

@@ -147,11 +147,7 @@ pub async fn settle(
 }
 
 /// Keeps a waiver finance asked for (the same id twice keeps the first).
-pub async fn request_waiver(
-    db: &Db,
-    fee_key: &str,
-    waiver: &Waiver,
-) -> Result<(), StorageError> {
+pub async fn request_waiver(db: &Db, fee_key: &str, waiver: &Waiver) -> Result<(), StorageError> {
     execute!(
         db,
         sqlx::query(
@@ -217,7 +213,8 @@ impl TryFrom<FeeRow> for FeeRecord {
     }
 }
 
-const SELECT: &str = "SELECT f.fee_key, f.kind, f.client_id, f.session_id, f.amount_minor, f.currency,
+const SELECT: &str =
+    "SELECT f.fee_key, f.kind, f.client_id, f.session_id, f.amount_minor, f.currency,
                              f.state, f.attempts, f.next_attempt_at, f.settled_key, f.waiver_id,
                              w.reason, w.requested_by, w.requested_at, f.created_at, f.updated_at
                       FROM fee_collections f LEFT JOIN fee_waivers w ON w.id = f.waiver_id";
@@ -225,9 +222,8 @@ const SELECT: &str = "SELECT f.fee_key, f.kind, f.client_id, f.session_id, f.amo
 /// The fee keyed `fee_key`, if it was ever left outstanding.
 pub async fn get(db: &Db, fee_key: &str) -> Result<Option<FeeRecord>, StorageError> {
     let query = format!("{SELECT} WHERE f.fee_key = $1");
-    let row: Option<FeeRow> = with_pool!(db, |pool| {
-        sqlx::query_as(&query).bind(fee_key).fetch_optional(pool).await
-    })?;
+    let row: Option<FeeRow> =
+        with_pool!(db, |pool| { sqlx::query_as(&query).bind(fee_key).fetch_optional(pool).await })?;
     row.map(FeeRecord::try_from).transpose()
 }
 
