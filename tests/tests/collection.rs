@@ -108,6 +108,38 @@ livesessions_tests::on_both_databases!(
     finance_waives_a_fee_during_its_collection,
 );
 
+/// A waiver sent while an attempt is in flight waits for it: the attempt collects the fee, so
+/// the waiver is refused and nothing is waived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiver_during_an_attempt_that_collects_is_refused() {
+    let app = TestApp::spawn(Backend::Postgres, collecting_on(&[1, 60, 120])).await;
+    let (_, key) = declined_fee(&app, 0).await;
+    let first = format!("{key}:collect:1");
+    // The first attempt's processor fails twice before it charges: retried, in flight ~3 s.
+    sandbox::plan_fault(&app.db, &first, Fault::FailBeforeCharge, 2).await.unwrap();
+    eventually("the first attempt is in flight", || async {
+        let calls = sandbox::calls(&app.db, &first).await.map_err(|e| e.to_string())?;
+        if calls.is_empty() { Err("no call yet".to_string()) } else { Ok(()) }
+    })
+    .await;
+
+    let path = format!("/v1/fees/{key}/waive");
+    let (status, body) = app.post(&path, &finance(&app), json!({"reason": "goodwill"})).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("fee_not_outstanding")),
+        "{body}"
+    );
+    assert_eq!(
+        sandbox::calls(&app.db, &first).await.unwrap(),
+        ["failed_before_charge", "failed_before_charge", "succeeded"]
+    );
+    let fee = fee_when(&app, &key, "collected").await;
+    assert_eq!(fee["waiver"], Value::Null);
+    assert_eq!(collection_of(&app, &key).await.0, CollectionState::Collected);
+    assert!(ledger::entry(&app.db, &format!("{key}:waived")).await.unwrap().is_none());
+}
+
 async fn a_declined_fee_is_collected_on_the_second_attempt(backend: Backend) {
     let app = TestApp::spawn(backend, collecting_on(&[1, 2, 30])).await;
     let (session, key) = declined_fee(&app, 1).await;
