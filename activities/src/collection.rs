@@ -52,8 +52,8 @@ async fn tell_client(
     notice: FeeNotice,
     now: DateTime<Utc>,
 ) -> Result<(), crate::storage::StorageError> {
-    let email = FeeEmail { key, client_id: fee.client_id, amount: fee.amount, notice };
-    outbox::enqueue_in(tx, &email.key.clone(), &DeliveryInput::Fee(email), now).await
+    let email = FeeEmail { key: key.clone(), client_id: fee.client_id, amount: fee.amount, notice };
+    outbox::enqueue_in(tx, &key, &DeliveryInput::Fee(email), now).await
 }
 
 /// Inside `tx`, after the fee was posted as outstanding: its row, its first attempt due at
