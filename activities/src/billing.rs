@@ -13,7 +13,9 @@ use crate::storage::ledger::{self, EntryKind, NewEntry, Posting, accounts};
 use crate::storage::sessions::{self, Clash, Slot, SlotWrite};
 use crate::storage::{Db, StorageError};
 use chrono::{DateTime, Utc};
-use livesessions_domain::{CreditId, FeeKind, FeeStatus, Money, Refusal, RefusalCode, policy};
+use livesessions_domain::{
+    CreditId, FeeKind, FeeStatus, Money, Refusal, RefusalCode, fee_collection, policy,
+};
 use livesessions_workflows::FeeCollectionInput;
 use livesessions_workflows::activities::{
     AuthorizationGrant, AuthorizeNext, BuyCredit, ChargeFee, CreditMove, CreditOrder, FeeCharge,
@@ -289,7 +291,15 @@ impl Billing {
                 ),
             );
         }
-        let taken_from = original
+        // A collected fee's money settled the client's receivable; what it earned is the fee's
+        // revenue, which its refund gives back (the client does not owe it again).
+        let earned_by = match fee_collection::fee_of_attempt(key) {
+            Some(fee_key) if original.kind == EntryKind::FeeCollected => {
+                ledger::entry(&self.db, fee_key).await?.unwrap_or_else(|| original.clone())
+            }
+            _ => original.clone(),
+        };
+        let taken_from = earned_by
             .postings
             .iter()
             .find(|p| p.amount < 0 && p.unit != accounts::CREDIT)

@@ -43,6 +43,12 @@ pub fn attempt_key(fee_key: &str, attempt: u32) -> String {
     format!("{fee_key}:collect:{attempt}")
 }
 
+/// The fee key of an attempt's key (`<fee key>:collect:<n>`), if it is one.
+pub fn fee_of_attempt(key: &str) -> Option<&str> {
+    let (fee_key, attempt) = key.rsplit_once(":collect:")?;
+    attempt.parse::<u32>().is_ok().then_some(fee_key)
+}
+
 /// The ledger key of the fee's end without collection (`waived` or `written_off`).
 pub fn settlement_key(fee_key: &str, state: CollectionState) -> String {
     format!("{fee_key}:{state}")
@@ -61,6 +67,8 @@ mod tests {
             settlement_key(fee, CollectionState::WrittenOff),
             "live-session-x:no_show_fee:r0:written_off"
         );
+        assert_eq!(fee_of_attempt(&attempt_key(fee, 2)), Some(fee));
+        assert_eq!(fee_of_attempt(fee), None);
         assert!(CollectionState::Waived.is_final() && !CollectionState::Outstanding.is_final());
     }
 }

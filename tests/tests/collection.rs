@@ -179,6 +179,16 @@ async fn a_declined_fee_is_collected_on_the_second_attempt(backend: Backend) {
     );
     let stranger = app.token(Role::Client, livesessions_domain::ClientId::random());
     assert_eq!(app.get(&format!("/v1/fees/{key}"), &stranger).await.0, StatusCode::NOT_FOUND);
+
+    // Refunded, the collected fee gives back the fee's revenue: the client owes nothing again.
+    let body = json!({"ledger_key": second});
+    let (status, _, refund) =
+        app.post_with_key("/v1/refunds", &finance(&app), body, "refund-collected").await;
+    assert_eq!(status, StatusCode::CREATED, "{refund}");
+    let refunded = posted(&app, refund["key"].as_str().unwrap()).await;
+    assert_eq!(refunded.amount_on(accounts::LATE_CANCEL_FEES), 6_500, "{refunded:?}");
+    assert_eq!(ledger::balance(&app.db, &owed, "USD").await.unwrap(), 0, "still nothing owed");
+    assert_eq!(reconcile_today(&app).await.outstanding.len(), 1, "only the fee as first owed");
 }
 
 async fn a_fee_never_collected_is_written_off_after_the_schedule(backend: Backend) {
