@@ -1,8 +1,10 @@
 //! Billing: holding a booking with its credit (buying one through the payment processor if
-//! asked), late-reschedule replacements, settling credits, fees charged once, credits bought
-//! outside a session, refunds, and insurance authorizations. Every movement is posted to the ledger under its idempotency key, and the
-//! same key goes to the processor.
+//! asked), late-reschedule replacements, settling credits, fees charged once (a fee left
+//! outstanding starts its collection, see `collection`), credits bought outside a session,
+//! refunds, and insurance authorizations. Every movement is posted to the ledger under its
+//! idempotency key, and the same key goes to the processor.
 
+use crate::collection;
 use crate::payments::{
     ChargeRequest, Payment, PaymentKind, PaymentProcessor, PaymentStatus, ProcessorError,
 };
@@ -11,7 +13,10 @@ use crate::storage::ledger::{self, EntryKind, NewEntry, Posting, accounts};
 use crate::storage::sessions::{self, Clash, Slot, SlotWrite};
 use crate::storage::{Db, StorageError};
 use chrono::{DateTime, Utc};
-use livesessions_domain::{CreditId, FeeKind, FeeStatus, Money, Refusal, RefusalCode};
+use livesessions_domain::{
+    CreditId, FeeKind, FeeStatus, Money, Refusal, RefusalCode, fee_collection, policy,
+};
+use livesessions_workflows::FeeCollectionInput;
 use livesessions_workflows::activities::{
     AuthorizationGrant, AuthorizeNext, BuyCredit, ChargeFee, CreditMove, CreditOrder, FeeCharge,
     HoldBooking, HoldNewTime, HoldOutcome, HoldRequest, NewTimeRequest, PurchaseOutcome,
@@ -38,18 +43,32 @@ pub struct Billing {
     db: Db,
     processor: Arc<dyn PaymentProcessor>,
     processor_timeout: Duration,
+    collection_schedule: Vec<Duration>,
 }
 
 impl Billing {
     /// Billing that keeps credits and the ledger in `db` and charges through `processor`,
-    /// waiting at most `processor_timeout` for each answer.
+    /// waiting at most `processor_timeout` for each answer. A fee it leaves outstanding is
+    /// collected on the default `policy.collection_schedule`.
     pub fn new(db: Db, processor: Arc<dyn PaymentProcessor>, processor_timeout: Duration) -> Self {
-        Self { db, processor, processor_timeout }
+        let collection_schedule = livesessions_domain::Policy::default().collection_schedule;
+        Self { db, processor, processor_timeout, collection_schedule }
+    }
+
+    /// The same billing, collecting the fees it leaves outstanding on `schedule` (offsets from
+    /// when each was left outstanding).
+    pub fn with_collection_schedule(self, schedule: Vec<Duration>) -> Self {
+        Self { collection_schedule: schedule, ..self }
+    }
+
+    /// The database.
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Charges through the processor, at most `processor_timeout`, heartbeating meanwhile so a
     /// worker that dies mid-call is noticed.
-    async fn charge(
+    pub(crate) async fn charge(
         &self,
         ctx: Option<&ActivityContext>,
         request: &ChargeRequest,
@@ -272,7 +291,15 @@ impl Billing {
                 ),
             );
         }
-        let taken_from = original
+        // A collected fee's money settled the client's receivable; what it earned is the fee's
+        // revenue, which its refund gives back (the client does not owe it again).
+        let earned_by = match fee_collection::fee_of_attempt(key) {
+            Some(fee_key) if original.kind == EntryKind::FeeCollected => {
+                ledger::entry(&self.db, fee_key).await?.unwrap_or_else(|| original.clone())
+            }
+            _ => original.clone(),
+        };
+        let taken_from = earned_by
             .postings
             .iter()
             .find(|p| p.amount < 0 && p.unit != accounts::CREDIT)
@@ -368,32 +395,64 @@ fn entry_kind(kind: FeeKind) -> EntryKind {
     }
 }
 
-/// Posts a fee to the ledger under its key: charged when the processor took it, outstanding
-/// (owed by the client) when it was declined or the processor could not be reached. Answers the
-/// fee's status, also when the key was posted before.
-pub async fn post_fee(
-    db: &Db,
-    fee: &FeeCharge,
-    payment: Option<&Payment>,
-) -> Result<FeeStatus, StorageError> {
-    let charged = payment.is_some_and(|p| p.status == PaymentStatus::Succeeded);
-    let debit =
-        if charged { accounts::PROCESSOR.to_string() } else { accounts::receivable(fee.client_id) };
-    let entry = NewEntry {
-        key: &fee.key,
-        kind: entry_kind(fee.kind),
-        client_id: fee.client_id,
-        session_id: Some(fee.session_id),
-        processor_ref: payment.map(|p| p.id.as_str()),
-        postings: Posting::money(debit, revenue(fee.kind), fee.amount).into(),
-    };
-    if ledger::post_alone(db, &entry, Utc::now()).await? {
-        return Ok(if charged { FeeStatus::Charged } else { FeeStatus::Outstanding });
+impl Billing {
+    /// Posts a fee to the ledger under its key: charged when the processor took it, outstanding
+    /// (owed by the client) when it was declined or the processor could not be reached. A fee
+    /// left outstanding gets its collection row and the client's email in the same transaction
+    /// (its first attempt due at the schedule's first offset). Answers the fee's status, also
+    /// when the key was posted before.
+    pub async fn post_fee(
+        &self,
+        fee: &FeeCharge,
+        payment: Option<&Payment>,
+    ) -> Result<FeeStatus, StorageError> {
+        let charged = payment.is_some_and(|p| p.status == PaymentStatus::Succeeded);
+        let debit = if charged {
+            accounts::PROCESSOR.to_string()
+        } else {
+            accounts::receivable(fee.client_id)
+        };
+        let entry = NewEntry {
+            key: &fee.key,
+            kind: entry_kind(fee.kind),
+            client_id: fee.client_id,
+            session_id: Some(fee.session_id),
+            processor_ref: payment.map(|p| p.id.as_str()),
+            postings: Posting::money(debit, revenue(fee.kind), fee.amount).into(),
+        };
+        let now = Utc::now();
+        let mut tx = self.db.begin_write().await?;
+        if ledger::post(&mut tx, &entry, now).await? {
+            if !charged {
+                let first = self.collection_schedule.first();
+                let next_attempt_at = first.map(|offset| now + policy::delta(*offset));
+                collection::open(&mut tx, fee, next_attempt_at, now).await?;
+            }
+            tx.commit().await?;
+            return Ok(if charged { FeeStatus::Charged } else { FeeStatus::Outstanding });
+        }
+        drop(tx);
+        Ok(match ledger::entry(&self.db, &fee.key).await? {
+            Some(entry) if entry.amount_on(accounts::PROCESSOR) != 0 => FeeStatus::Charged,
+            _ => FeeStatus::Outstanding,
+        })
     }
-    Ok(match ledger::entry(db, &fee.key).await? {
-        Some(entry) if entry.amount_on(accounts::PROCESSOR) != 0 => FeeStatus::Charged,
-        _ => FeeStatus::Outstanding,
-    })
+
+    /// Posts the fee and, when it is left outstanding, starts its collection (from here, so a
+    /// retry of this activity finds the collection it started).
+    async fn post_and_collect(
+        &self,
+        ctx: &ActivityContext,
+        fee: FeeCharge,
+        payment: Option<&Payment>,
+    ) -> Result<FeeStatus, ActivityError> {
+        let status = self.post_fee(&fee, payment).await?;
+        if status == FeeStatus::Outstanding {
+            let input = FeeCollectionInput { fee, schedule: self.collection_schedule.clone() };
+            collection::start(&ctx.client(), &ctx.info().task_queue, input).await?;
+        }
+        Ok(status)
+    }
 }
 
 #[activities]
@@ -443,7 +502,7 @@ impl Billing {
             amount: fee.amount,
         };
         let payment = self.charge(Some(&ctx), &request).await?;
-        Ok(post_fee(&self.db, &fee, Some(&payment)).await?)
+        self.post_and_collect(&ctx, fee, Some(&payment)).await
     }
 
     /// See [`RecordUnpaidFee`]. The processor is asked first what it did under the fee's key:
@@ -453,7 +512,7 @@ impl Billing {
     #[activity(definition = RecordUnpaidFee)]
     pub async fn record_unpaid_fee(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         fee: FeeCharge,
     ) -> Result<FeeStatus, ActivityError> {
         let lookup = self.processor.payment_by_key(&fee.key);
@@ -468,7 +527,7 @@ impl Billing {
                 None
             }
         };
-        Ok(post_fee(&self.db, &fee, payment.as_ref()).await?)
+        self.post_and_collect(&ctx, fee, payment.as_ref()).await
     }
 
     /// See [`BuyCredit`].

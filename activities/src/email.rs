@@ -132,6 +132,8 @@ const BUILT_IN: &[(&str, &str)] = &[
         "availability_request.txt",
         include_str!("../../templates/email/availability_request.txt.hbs"),
     ),
+    ("fee_outstanding.txt", include_str!("../../templates/email/fee_outstanding.txt.hbs")),
+    ("fee_written_off.txt", include_str!("../../templates/email/fee_written_off.txt.hbs")),
 ];
 
 /// A notice's words: its subject and its body (without greeting).
@@ -318,8 +320,10 @@ pub struct Context {
     pub join_link: Option<String>,
     /// Where to reschedule (after a provider's absence).
     pub reschedule_link: Option<String>,
-    /// The fee (late cancellation, no-show).
+    /// The fee (late cancellation, no-show, one owed).
     pub fee: Option<String>,
+    /// When an owed fee is tried again, in the recipient's zone.
+    pub next_attempt: Option<String>,
     /// The next session's estimate.
     pub estimate: Option<String>,
     /// Until when to authorize it.

@@ -1,13 +1,14 @@
 //! The activities of the `LiveSession` workflow, and the storage they and the API share.
 //!
 //! Each activity implements a contract of `livesessions_workflows::activities` and does its
-//! work for real against the database: billing moves credits, notification posts room
-//! messages, media opens rooms and mints join tokens, storage keeps the read model current,
-//! subscriptions begin billing periods.
+//! work for real against the database: billing moves credits and charges fees, collection
+//! collects the fees left outstanding, notification posts room messages, media opens rooms and
+//! mints join tokens, storage keeps the read model current, subscriptions begin billing periods.
 //! Every one is idempotent, because Temporal retries them.
 
 pub mod billing;
 pub mod calendar;
+pub mod collection;
 pub mod dispatcher;
 pub mod email;
 pub mod media;
@@ -22,6 +23,7 @@ pub mod subscriptions;
 pub mod webhooks;
 
 pub use billing::Billing;
+pub use collection::Collections;
 pub use dispatcher::Dispatcher;
 
 /// Installs the process's TLS crypto provider (ring) for HTTP clients, once; every HTTP client
@@ -37,11 +39,10 @@ use email::EmailSettings;
 use livesessions_domain::Plans;
 use media::MediaSettings;
 use payments::BillingSettings;
-use serde::Deserialize;
 use webhooks::WebhookSettings;
 
 /// The configuration sections the activities need.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivitySettings {
     /// `billing.*`.
     pub billing: BillingSettings,
@@ -53,6 +54,8 @@ pub struct ActivitySettings {
     pub media: MediaSettings,
     /// `plans.*`: what each billing period of a subscription grants.
     pub plans: Plans,
+    /// `policy.collection_schedule`: when fees left outstanding are tried again.
+    pub collection_schedule: Vec<std::time::Duration>,
 }
 pub use media::Media;
 pub use notification::Notification;

@@ -13,8 +13,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use livesessions_domain::{Email, Party, SessionId, SessionSnapshot};
 use livesessions_workflows::activities::{
-    AvailabilityRequestEmail, DeliveryInput, EmailNotice, InviteMethod, Notice, PostRoomMessage,
-    RoomNotice,
+    AvailabilityRequestEmail, DeliveryInput, EmailNotice, FeeEmail, FeeNotice, InviteMethod,
+    Notice, PostRoomMessage, RoomNotice,
 };
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -243,6 +243,31 @@ impl Notification {
         let to = (provider.display_name, provider.email);
         self.send_once(&email.key, Party::Provider, to, rendered, None).await
     }
+
+    /// Emails a client about a fee they owe, unless they already got this key's email.
+    async fn email_fee(&self, email: &FeeEmail) -> anyhow::Result<()> {
+        if email_deliveries::was_sent(&self.db, &email.key, Party::Client).await? {
+            return Ok(());
+        }
+        let client = clients::get(&self.db, email.client_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("client {} is gone", email.client_id))?;
+        let (template, next_attempt) = match email.notice {
+            FeeNotice::Outstanding { next_attempt_at } => {
+                ("fee_outstanding", next_attempt_at.map(|at| local(at, client.time_zone.tz())))
+            }
+            FeeNotice::WrittenOff => ("fee_written_off", None),
+        };
+        let context = Context {
+            name: client.display_name.clone(),
+            fee: Some(email.amount.to_string()),
+            next_attempt,
+            ..Context::default()
+        };
+        let rendered = self.mailer.templates.email(template, &serde_json::to_value(&context)?)?;
+        let to = (client.display_name, client.email);
+        self.send_once(&email.key, Party::Client, to, rendered, None).await
+    }
 }
 
 #[activities]
@@ -315,6 +340,7 @@ impl Notification {
             DeliveryInput::AvailabilityRequest(email) => {
                 self.email_availability_request(email).await
             }
+            DeliveryInput::Fee(email) => self.email_fee(email).await,
         }
     }
 }
@@ -350,6 +376,8 @@ mod tests {
             "authorization_prompt",
             "messaging_session_started",
             "availability_request",
+            "fee_outstanding",
+            "fee_written_off",
         ] {
             let (subject, text, html) =
                 templates.email(name, &context).unwrap_or_else(|e| panic!("{name}: {e}"));

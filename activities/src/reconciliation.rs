@@ -1,14 +1,14 @@
 //! Reconciliation: one UTC day of the ledger against the payment processor's records — what
-//! matches, what is missing on either side, amounts that differ, fees still owed (and those
-//! the processor did collect), and the insurance authorizations of the day — with totals by
-//! kind and currency. Entries near midnight are looked up a day either side, so a charge the
+//! matches, what is missing on either side, amounts that differ, fees left owed (and those
+//! the processor did collect), owed fees collected, waived or written off, and the insurance
+//! authorizations of the day — with totals by kind and currency. Entries near midnight are looked up a day either side, so a charge the
 //! processor dated 23:59:59 and the ledger 00:00:00 still matches; a ledger movement still
 //! unmatched, and every fee still owed, is then looked up at the processor by its key.
 
 use crate::billing::BillingError;
 use crate::payments::{Payment, PaymentKind, PaymentProcessor, PaymentStatus};
 use crate::storage::Db;
-use crate::storage::ledger::{self, Entry, LedgerFilter, accounts};
+use crate::storage::ledger::{self, Entry, EntryKind, LedgerFilter, accounts};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use livesessions_domain::{ClientId, SessionId};
 use serde::Serialize;
@@ -81,6 +81,16 @@ pub struct Report {
     pub outstanding: Vec<Line>,
     /// Fees the ledger holds as owed that the processor did collect under their key.
     pub collected_but_outstanding: Vec<Mismatch>,
+    /// Outstanding fees a collection attempt collected that day (`fee_collected`, keyed
+    /// `<fee key>:collect:<n>`; they are among the processor's movements too).
+    pub collected: Vec<Line>,
+    /// Outstanding fees finance waived that day (`fee_waived`).
+    pub waived: Vec<Line>,
+    /// Outstanding fees written off that day after their last attempt (`fee_written_off`).
+    pub written_off: Vec<Line>,
+    /// Count and sum per currency of the day's `outstanding`, `collected`, `waived` and
+    /// `written_off` fees (the `kind` is the list's name).
+    pub fee_collection: Vec<Total>,
     /// Sessions insurance clients authorized that day, at their estimate (`amount_minor`), each
     /// with the session after which they did: the insurer's side, for claims.
     pub authorizations: Vec<Line>,
@@ -173,6 +183,10 @@ pub async fn reconcile(
         amount_mismatches: Vec::new(),
         outstanding: Vec::new(),
         collected_but_outstanding: Vec::new(),
+        collected: Vec::new(),
+        waived: Vec::new(),
+        written_off: Vec::new(),
+        fee_collection: Vec::new(),
         authorizations: Vec::new(),
         totals: Vec::new(),
     };
@@ -185,9 +199,17 @@ pub async fn reconcile(
         known_to_ledger.insert(&entry.key);
     }
     for entry in entries.iter().filter(|e| in_day(e.occurred_at)) {
-        if let Some((currency, amount)) = money_on(entry, |a| a == accounts::PROCESSOR) {
-            let total = totals.entry((entry.kind.to_string(), currency.clone())).or_default();
+        let through_processor = money_on(entry, |a| a == accounts::PROCESSOR);
+        let on_receivable = money_on(entry, is_receivable);
+        // Counted once: money through the processor, else what was owed or settled.
+        let headline = through_processor
+            .clone()
+            .or_else(|| on_receivable.clone().map(|(currency, amount)| (currency, amount.abs())));
+        if let Some((currency, amount)) = headline {
+            let total = totals.entry((entry.kind.to_string(), currency)).or_default();
             *total = (total.0 + 1, total.1 + amount);
+        }
+        if let Some((currency, amount)) = through_processor {
             let line = ledger_line(entry, currency, amount);
             let in_window = payments.iter().find(|p| {
                 Some(&p.id) == entry.processor_ref.as_ref() || p.idempotency_key == entry.key
@@ -211,18 +233,25 @@ pub async fn reconcile(
                 Some(_) => report.matched.push(line),
             }
         }
-        if let Some((currency, amount)) = money_on(entry, is_receivable) {
-            let total = totals.entry((entry.kind.to_string(), currency.clone())).or_default();
-            *total = (total.0 + 1, total.1 + amount);
-            let line = ledger_line(entry, currency, amount);
-            if let Some(payment) = collected_under(processor, &entry.key).await? {
-                report.collected_but_outstanding.push(Mismatch {
-                    processor_amount_minor: signed(&payment),
-                    processor_currency: payment.amount.currency.to_string(),
-                    ledger: line.clone(),
-                });
+        if let Some((currency, amount)) = on_receivable {
+            let settled = ledger_line(entry, currency.clone(), -amount);
+            match entry.kind {
+                EntryKind::FeeCollected => report.collected.push(settled),
+                EntryKind::FeeWaived => report.waived.push(settled),
+                EntryKind::FeeWrittenOff => report.written_off.push(settled),
+                _ if amount > 0 => {
+                    let line = ledger_line(entry, currency, amount);
+                    if let Some(payment) = collected_under(processor, &entry.key).await? {
+                        report.collected_but_outstanding.push(Mismatch {
+                            processor_amount_minor: signed(&payment),
+                            processor_currency: payment.amount.currency.to_string(),
+                            ledger: line.clone(),
+                        });
+                    }
+                    report.outstanding.push(line);
+                }
+                _ => {}
             }
-            report.outstanding.push(line);
         }
         if let Some((currency, amount)) = money_on(entry, is_copay_authorized) {
             report.authorizations.push(ledger_line(entry, currency, amount));
@@ -247,7 +276,28 @@ pub async fn reconcile(
             });
         }
     }
-    report.totals = totals
+    report.totals = summed(totals);
+    let mut fee_collection: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    let lists = [
+        ("outstanding", &report.outstanding),
+        ("collected", &report.collected),
+        ("waived", &report.waived),
+        ("written_off", &report.written_off),
+    ];
+    for (state, lines) in lists {
+        for line in lines {
+            let total =
+                fee_collection.entry((state.to_string(), line.currency.clone())).or_default();
+            *total = (total.0 + 1, total.1 + line.amount_minor);
+        }
+    }
+    report.fee_collection = summed(fee_collection);
+    Ok(report)
+}
+
+/// Counts and sums keyed by kind and currency, as totals.
+fn summed(totals: BTreeMap<(String, String), (i64, i64)>) -> Vec<Total> {
+    totals
         .into_iter()
         .map(|((kind, currency), (count, amount_minor))| Total {
             kind,
@@ -255,6 +305,5 @@ pub async fn reconcile(
             count,
             amount_minor,
         })
-        .collect();
-    Ok(report)
+        .collect()
 }

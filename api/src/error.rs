@@ -9,8 +9,12 @@ use axum::response::{IntoResponse, Response};
 use livesessions_activities::billing::BillingError;
 use livesessions_activities::storage::StorageError;
 use livesessions_domain::refusal::RefusalKind;
-use livesessions_domain::{ClientId, ParseError, PurchaseId, Refusal, SessionId, SessionSnapshot};
-use livesessions_worker::{PurchaseCallError, SessionCallError, SubscriptionStartError};
+use livesessions_domain::{
+    ClientId, ParseError, PurchaseId, Refusal, SessionId, SessionSnapshot, WaiverId,
+};
+use livesessions_worker::{
+    FeeCallError, PurchaseCallError, SessionCallError, SubscriptionStartError,
+};
 use serde::Serialize;
 
 /// Every way a request can fail.
@@ -56,13 +60,14 @@ pub enum ApiError {
 }
 
 /// The body of a `202 Accepted`: the session as it is now (absent while a booking is not yet
-/// held, and for a credit purchase) and where to follow it.
+/// held, and for a credit purchase or a fee's waiver) and where to follow it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StillRunning {
-    /// The session (or the credit purchase) the request is about.
+    /// The session (or the credit purchase, or the fee's waiver) the request is about.
     pub id: uuid::Uuid,
     /// `/v1/sessions/{id}`: poll it (a booking answers `404` until it is held). For a credit
-    /// purchase, `/v1/clients/{client_id}/credits`, where the credit shows once bought.
+    /// purchase, `/v1/clients/{client_id}/credits`, where the credit shows once bought; for a
+    /// fee's waiver, `/v1/fees/{fee_key}`.
     pub location: String,
     /// Why there is no final answer yet.
     pub message: String,
@@ -74,6 +79,12 @@ impl StillRunning {
     /// The answer for `id`, whose workflow did not answer in time.
     pub fn new(id: SessionId, reason: String, session: Option<SessionSnapshot>) -> Self {
         Self { id: id.as_uuid(), location: format!("/v1/sessions/{id}"), message: reason, session }
+    }
+
+    /// The answer for a waiver of the fee keyed `fee_key` that was not answered in time.
+    pub fn waiver(id: WaiverId, fee_key: &str, reason: String) -> Self {
+        let location = format!("/v1/fees/{fee_key}");
+        Self { id: id.as_uuid(), location, message: reason, session: None }
     }
 
     /// The answer for a credit purchase of `client` that did not finish in time.
@@ -233,6 +244,18 @@ impl From<SubscriptionStartError> for ApiError {
 }
 
 impl ApiError {
+    /// The answer of a waiver (`id`) of the fee keyed `fee_key` that got no `waived`.
+    pub fn waiver(error: FeeCallError, id: WaiverId, fee_key: &str) -> Self {
+        match error {
+            FeeCallError::Refused(refusal) => ApiError::Refused(refusal),
+            FeeCallError::Unavailable(reason) => ApiError::Unavailable(reason),
+            FeeCallError::Pending(_) => {
+                let reason = format!("{error}: GET the fee to see it");
+                ApiError::Pending(Box::new(StillRunning::waiver(id, fee_key, reason)))
+            }
+        }
+    }
+
     /// A request axum's extractors could not read, answered in the error format with the status
     /// axum gives it: `413` and `415` keep theirs, any other client error is `400`, a server
     /// error (a route that names a parameter it lacks) is `500`.

@@ -7,6 +7,7 @@ pub mod changes;
 pub mod credits;
 pub mod error;
 pub mod extract;
+pub mod fees;
 pub mod finance;
 pub mod health;
 pub mod idempotency;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/clients/{client_id}", put(people::put_client))
         .route("/v1/clients/{client_id}/credits", get(credits::client_credits))
         .route("/v1/clients/{client_id}/credits/purchase", post(credits::purchase_credit))
+        .route("/v1/clients/{client_id}/fees", get(fees::client_fees))
         .route("/v1/providers/{provider_id}", put(people::put_provider))
         .route(
             "/v1/providers/{provider_id}/availability",
@@ -65,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger", get(finance::ledger_entries))
         .route("/v1/reconciliation", get(finance::reconcile))
         .route("/v1/refunds", post(finance::refund))
+        .route("/v1/fees/{fee_key}", get(fees::get_fee))
+        .route("/v1/fees/{fee_key}/waive", post(fees::waive_fee))
         .route("/v1/media/events", post(media::media_event))
         .route("/join/{token}", get(media::join))
         .route("/media/rooms/{room_id}", get(media::room_page))

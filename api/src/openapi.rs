@@ -44,6 +44,9 @@ use utoipa::{Modify, OpenApi};
         crate::finance::ledger_entries,
         crate::finance::reconcile,
         crate::finance::refund,
+        crate::fees::get_fee,
+        crate::fees::client_fees,
+        crate::fees::waive_fee,
     ),
     components(schemas(livesessions_domain::RoomId)),
     modifiers(&BearerAuth, &CommonAnswers)
@@ -162,6 +165,8 @@ mod tests {
     const UNBOUNDED: &[&str] = &[
         "ClientRecord.plan: looked up in the configured plan table",
         "RefundBody.ledger_key: looked up in the ledger",
+        "GET /v1/fees/{fee_key} fee_key: looked up",
+        "POST /v1/fees/{fee_key}/waive fee_key: looked up",
         "MediaEvent.id: signed by the media service",
         "GET /media/rooms/{room_id} token: looked up",
         "POST /media/rooms/{room_id}/end token: looked up",
@@ -235,12 +240,13 @@ mod tests {
         use livesessions_domain::availability::{
             MAX_EXCEPTION_HOURS, MAX_EXCEPTIONS, MAX_WEEKLY_HOURS, MAX_WINDOWS,
         };
-        use livesessions_domain::{CancelReason, DisplayName, Email};
+        use livesessions_domain::{CancelReason, DisplayName, Email, WaiverReason};
         let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let schemas = &document["components"]["schemas"];
         let stated = [
             (&schemas["DisplayName"]["maxLength"], DisplayName::MAX_CHARS),
             (&schemas["CancelReason"]["maxLength"], CancelReason::MAX_CHARS),
+            (&schemas["WaiverReason"]["maxLength"], WaiverReason::MAX_CHARS),
             (&schemas["Email"]["maxLength"], Email::MAX_CHARS),
             (&schemas["Email"]["minLength"], Email::MIN_CHARS),
             (&schemas["Availability"]["properties"]["weekly"]["maxItems"], MAX_WEEKLY_HOURS),

@@ -5,7 +5,7 @@ use livesessions_activities::media::MediaSettings;
 use livesessions_activities::payments::PaymentProcessor;
 use livesessions_activities::{Billing, Db};
 use livesessions_domain::{Plans, Policy};
-use livesessions_worker::{Purchases, Sessions, Subscriptions};
+use livesessions_worker::{FeeCollections, Purchases, Sessions, Subscriptions};
 use std::sync::Arc;
 
 /// The API's shared state: the database, the session workflows, keys and configuration.
@@ -19,6 +19,8 @@ pub struct AppState {
     pub purchases: Purchases,
     /// Keeps subscription clients' renewal workflows running.
     pub subscriptions: Subscriptions,
+    /// Waives fees through their collection workflows.
+    pub fees: FeeCollections,
     /// Refunds through the payment processor.
     pub billing: Arc<Billing>,
     /// The payment processor, for reconciliation.

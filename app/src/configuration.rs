@@ -65,6 +65,7 @@ impl Settings {
             webhooks: self.webhooks.clone(),
             media: self.media.clone(),
             plans: self.plans.clone(),
+            collection_schedule: self.policy.collection_schedule.clone(),
         }
     }
 

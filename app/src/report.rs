@@ -33,6 +33,9 @@ fn rows(report: &Report) -> Vec<(&'static str, &Line, Option<i64>)> {
             .iter()
             .map(|m| ("collected_but_outstanding", &m.ledger, Some(m.processor_amount_minor))),
     );
+    rows.extend(report.collected.iter().map(|l| ("collected", l, None)));
+    rows.extend(report.waived.iter().map(|l| ("waived", l, None)));
+    rows.extend(report.written_off.iter().map(|l| ("written_off", l, None)));
     rows.extend(report.authorizations.iter().map(|l| ("authorization", l, None)));
     rows
 }
@@ -87,13 +90,19 @@ pub fn render(report: &Report, format: ReportFormat) -> anyhow::Result<String> {
                     line.kind, line.currency, line.key
                 )?;
             }
-            writeln!(out, "\nTotals by kind and currency:")?;
-            for total in &report.totals {
-                writeln!(
-                    out,
-                    "  {:<23} {:<4} {:>5} × {:>12}",
-                    total.kind, total.currency, total.count, total.amount_minor
-                )?;
+            let sections = [
+                ("Totals by kind and currency", &report.totals),
+                ("Owed fees", &report.fee_collection),
+            ];
+            for (title, totals) in sections {
+                writeln!(out, "\n{title}:")?;
+                for total in totals {
+                    writeln!(
+                        out,
+                        "  {:<23} {:<4} {:>5} × {:>12}",
+                        total.kind, total.currency, total.count, total.amount_minor
+                    )?;
+                }
             }
         }
     }

@@ -8,7 +8,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use livesessions_activities::{Billing, Db};
 use livesessions_api::{AppState, JwtKeys};
-use livesessions_worker::{Purchases, SessionWorker, Sessions, Subscriptions};
+use livesessions_worker::{FeeCollections, Purchases, SessionWorker, Sessions, Subscriptions};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -131,6 +131,11 @@ impl Application {
             sessions: Sessions::new(self.client.clone(), &self.settings.temporal),
             purchases: Purchases::new(self.client.clone(), &self.settings.temporal),
             subscriptions: Subscriptions::new(self.client.clone(), &self.settings.temporal),
+            fees: FeeCollections::new(
+                self.client.clone(),
+                &self.settings.temporal,
+                self.settings.policy.collection_schedule.clone(),
+            ),
             billing: Arc::new(billing),
             processor,
             keys: JwtKeys::from_settings(&self.settings.auth),

@@ -85,6 +85,13 @@ uuid_id!(
     "purchase id"
 );
 
+uuid_id!(
+    /// One waiver of an outstanding fee asked for by finance; the API derives it from the
+    /// caller's Idempotency-Key when there is one. Its reason stays in the database.
+    WaiverId,
+    "waiver id"
+);
+
 impl PurchaseId {
     /// The id of this purchase's workflow: `credit-purchase-<purchase uuid>`.
     pub fn workflow_id(&self) -> String {

@@ -9,6 +9,7 @@ pub mod booking;
 pub mod coverage;
 pub mod duration;
 pub mod email;
+pub mod fee_collection;
 pub mod ids;
 pub mod lifecycle;
 pub mod messaging;
@@ -28,7 +29,8 @@ pub use availability::Availability;
 pub use booking::{BookingRequest, ProviderProfile};
 pub use coverage::{Coverage, Specialty};
 pub use email::Email;
-pub use ids::{ClientId, CreditId, ProviderId, PurchaseId, RoomId, SessionId};
+pub use fee_collection::CollectionState;
+pub use ids::{ClientId, CreditId, ProviderId, PurchaseId, RoomId, SessionId, WaiverId};
 pub use messaging::{MessagingSnapshot, MessagingState};
 pub use money::{Currency, Money};
 pub use parse::ParseError;
@@ -41,5 +43,5 @@ pub use session::{
     Party, Service, SessionSnapshot, SessionState, StateChange,
 };
 pub use subscription::{BillingPeriod, CarryOver, Renewal};
-pub use text::{CancelReason, DisplayName};
+pub use text::{CancelReason, DisplayName, WaiverReason};
 pub use time_zone::TimeZoneName;

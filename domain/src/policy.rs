@@ -47,6 +47,10 @@ pub struct Policy {
     /// The step between the start times a slot search offers.
     #[serde(with = "duration::text")]
     pub slot_interval: Duration,
+    /// When a fee left outstanding is tried again, each an offset from when it was left
+    /// outstanding; after the last failed attempt it is written off.
+    #[serde(with = "duration::text_list")]
+    pub collection_schedule: Vec<Duration>,
 }
 
 impl Default for Policy {
@@ -66,6 +70,7 @@ impl Default for Policy {
             reschedule_offer_window: Duration::from_secs(14 * 24 * HOUR),
             messaging_session_length: Duration::from_secs(7 * 24 * HOUR),
             slot_interval: Duration::from_secs(15 * MINUTE),
+            collection_schedule: [1, 3, 7].map(|days| Duration::from_secs(days * 24 * HOUR)).into(),
         }
     }
 }
@@ -122,7 +127,7 @@ mod tests {
                 "completion_margin": "15m", "booking_notice": "2h", "booking_horizon": "180d",
                 "reauthorization_window": "7d",
                 "reschedule_offer_window": "14d", "messaging_session_length": "7d",
-                "slot_interval": "15m"
+                "slot_interval": "15m", "collection_schedule": ["1d", "3d", "7d"]
             })
         );
     }

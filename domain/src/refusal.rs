@@ -88,6 +88,8 @@ pub enum RefusalCode {
     InvalidEmail,
     /// Availability that names a date twice, or hours that overlap on one day (422).
     OverlappingAvailability,
+    /// The fee is no longer owed: collected, waived or written off already (409).
+    FeeNotOutstanding,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -123,6 +125,7 @@ text_enum!(RefusalCode, "refusal code", {
     OnBehalfOfRequired => "on_behalf_of_required",
     InvalidEmail => "invalid_email",
     OverlappingAvailability => "overlapping_availability",
+    FeeNotOutstanding => "fee_not_outstanding",
 });
 
 impl RefusalCode {
@@ -139,7 +142,8 @@ impl RefusalCode {
             | RefusalCode::IdempotentRequestInProgress
             | RefusalCode::CreditAlreadyUsed
             | RefusalCode::SlotTaken
-            | RefusalCode::ChangeInProgress => RefusalKind::Conflict,
+            | RefusalCode::ChangeInProgress
+            | RefusalCode::FeeNotOutstanding => RefusalKind::Conflict,
             RefusalCode::PsychiatryRequiresVideo
             | RefusalCode::ModalityNotInPlan
             | RefusalCode::DurationNotInPlan

@@ -89,6 +89,13 @@ bounded_text!(
     500,
     true
 );
+bounded_text!(
+    /// Why finance waived a fee, kept for the books: 1 to 500 characters, line breaks allowed.
+    WaiverReason,
+    "reason",
+    500,
+    true
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,9 +6,12 @@
 //! an object that does not exist gets.
 
 use chrono::{TimeDelta, Utc};
-use livesessions_activities::storage::media_rooms;
-use livesessions_domain::{ClientId, Party, ProviderId, Role, RoomId, SessionId};
+use livesessions_activities::storage::{fee_collections, media_rooms};
+use livesessions_domain::{
+    ClientId, Currency, FeeKind, Money, Party, ProviderId, Role, RoomId, SessionId,
+};
 use livesessions_tests::{Backend, TestApp, TestOptions, eventually, test_policy};
+use livesessions_workflows::activities::FeeCharge;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -46,6 +49,8 @@ const MATRIX: &[(&str, [&str; 6])] = &[
     ("GET /v1/messaging-sessions/{id}", ["UU", "AH", "AH", "AA", "AA", "FF"]),
     ("GET /v1/rooms/{client_id}/messages", ["UU", "AH", "AH", "AA", "FF", "FF"]),
     ("GET /v1/clients/{client_id}/credits", ["UU", "AH", "FF", "AA", "FF", "AA"]),
+    ("GET /v1/clients/{client_id}/fees", ["UU", "AH", "FF", "AA", "AA", "AA"]),
+    ("GET /v1/fees/{fee_key}", ["UU", "AH", "FF", "AA", "AA", "AA"]),
     ("GET /v1/providers/{provider_id}/availability", ["UU", "FF", "AF", "AA", "AA", "FF"]),
     ("GET /v1/providers/{provider_id}/slots", ["UU", "AA", "FF", "AA", "FF", "FF"]),
     ("GET /v1/providers/{provider_id}/availability-requests", ["UU", "FF", "AF", "AA", "AA", "FF"]),
@@ -59,6 +64,7 @@ const MATRIX: &[(&str, [&str; 6])] = &[
     ("POST /v1/availability-requests", ["UU", "AF", "FF", "AA", "FF", "FF"]),
     ("POST /v1/clients/{client_id}/credits/purchase", ["UU", "AH", "FF", "AA", "FF", "FF"]),
     ("POST /v1/refunds", ["UU", "FF", "FF", "FF", "AA", "AA"]),
+    ("POST /v1/fees/{fee_key}/waive", ["UU", "FF", "FF", "FF", "FF", "AA"]),
     ("POST /v1/sessions", ["UU", "AF", "FF", "AA", "FF", "FF"]),
     ("POST /v1/messaging-sessions", ["UU", "AF", "FF", "AA", "FF", "FF"]),
     ("POST /v1/messaging-sessions/{id}/cancel", ["UU", "AH", "AH", "AA", "AA", "FF"]),
@@ -108,7 +114,8 @@ async fn documented_operations(app: &TestApp) -> Vec<(String, bool)> {
 }
 
 /// The objects of one person's world: a client and their provider, a confirmed session between
-/// them with its room and the client's join token, a messaging session, and a credit purchase.
+/// them with its room and the client's join token, a messaging session, a credit purchase, and
+/// a fee the client owes (recorded as outstanding; its collection starts when it is waived).
 #[derive(Debug, Clone)]
 struct World {
     client: ClientId,
@@ -118,6 +125,7 @@ struct World {
     room: RoomId,
     join_token: String,
     ledger_key: String,
+    fee_key: String,
 }
 
 impl World {
@@ -134,8 +142,8 @@ impl World {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{messaging}");
         let path = format!("/v1/clients/{client}/credits/purchase");
-        let (status, _, body) =
-            app.post_with_key(&path, &service, json!({}), &format!("buy-{client}")).await;
+        let key = uuid::Uuid::new_v4().to_string();
+        let (status, _, body) = app.post_with_key(&path, &service, json!({}), &key).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let finance = app.token(Role::Finance, "finance");
         let (status, ledger) = app.get(&format!("/v1/ledger?client_id={client}"), &finance).await;
@@ -160,6 +168,16 @@ impl World {
             }
         })
         .await;
+        let fee = FeeCharge {
+            key: format!("{}:no_show_fee:r9", session.workflow_id),
+            client_id: client,
+            session_id: session.id,
+            kind: FeeKind::NoShowFee,
+            amount: Money::new(6_500, Currency::parse("USD").expect("a currency")),
+        };
+        let mut tx = app.db.begin_write().await.expect("a transaction");
+        fee_collections::open(&mut tx, &fee, None, Utc::now()).await.expect("an owed fee");
+        tx.commit().await.expect("committed");
         Self {
             client,
             provider,
@@ -168,6 +186,7 @@ impl World {
             room,
             join_token,
             ledger_key,
+            fee_key: fee.key,
         }
     }
 
@@ -181,6 +200,7 @@ impl World {
             room: RoomId::of_session(SessionId::random()),
             join_token: uuid::Uuid::new_v4().simple().to_string(),
             ledger_key: format!("client-{}:credit_purchase", uuid::Uuid::new_v4()),
+            fee_key: format!("live-session-{}:no_show_fee:r0", uuid::Uuid::new_v4()),
         }
     }
 }
@@ -210,6 +230,7 @@ async fn send(
         .replace("{provider_id}", &world.provider.to_string())
         .replace("{token}", &world.join_token)
         .replace("{room_id}", &world.room.to_string())
+        .replace("{fee_key}", &world.fee_key)
         .replace(
             "{id}",
             &if template.starts_with("/v1/messaging-sessions/") {
@@ -252,6 +273,7 @@ async fn send(
                         [{"starts_at": now + TimeDelta::days(1), "ends_at": now + TimeDelta::days(2)}]})),
         ),
         "POST /v1/refunds" => (String::new(), Some(json!({"ledger_key": world.ledger_key}))),
+        "POST /v1/fees/{fee_key}/waive" => (String::new(), Some(json!({"reason": "goodwill"}))),
         "POST /v1/sessions" => (
             String::new(),
             Some(json!({"client_id": client, "provider_id": provider, "service": "therapy",

@@ -1,10 +1,11 @@
 //! Everything that speaks to Temporal: the connection, the worker that runs the `LiveSession`,
-//! `CreditPurchase` and `Subscription` workflows and their activities, the typed clients the API
-//! uses to start and steer sessions, to buy credits and to keep subscriptions renewing, and the
-//! local dev server that the run command and the tests start.
+//! `CreditPurchase`, `Subscription` and `FeeCollection` workflows and their activities, the typed
+//! clients the API uses to start and steer sessions, to buy credits, to keep subscriptions
+//! renewing and to waive fees, and the local dev server that the run command and the tests start.
 
 pub mod client;
 pub mod dev_server;
+pub mod fees;
 pub mod purchases;
 pub mod replay;
 pub mod sessions;
@@ -14,6 +15,7 @@ pub mod worker;
 
 pub use client::connect;
 pub use dev_server::{DevServer, DevServerOptions};
+pub use fees::{FeeCallError, FeeCollections};
 pub use purchases::{PurchaseCallError, Purchases};
 pub use sessions::{SessionCallError, Sessions};
 pub use settings::TemporalSettings;

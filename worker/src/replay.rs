@@ -1,7 +1,9 @@
 //! Replaying recorded workflow histories against the current workflow code, so a change that
 //! would break running sessions (non-determinism) is caught before it ships.
 
-use livesessions_workflows::{CreditPurchase, LiveSession, MessagingSession, Subscription};
+use livesessions_workflows::{
+    CreditPurchase, FeeCollection, LiveSession, MessagingSession, Subscription,
+};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
 /// A replayer that knows every workflow the worker runs.
@@ -11,6 +13,7 @@ pub fn replayer() -> anyhow::Result<WorkflowReplayer> {
         .register_workflow::<MessagingSession>()?
         .register_workflow::<CreditPurchase>()?
         .register_workflow::<Subscription>()?
+        .register_workflow::<FeeCollection>()?
         .build();
     Ok(WorkflowReplayer::new(options)?)
 }

@@ -1,11 +1,13 @@
 //! The worker: polls the session task queue and runs the `LiveSession`, `MessagingSession`,
-//! `CreditPurchase` and `Subscription` workflows and every activity they call; beside it, the outbox dispatcher sends the emails and webhook events the
-//! workflows wrote.
+//! `CreditPurchase`, `Subscription` and `FeeCollection` workflows and every activity they call;
+//! beside it, the outbox dispatcher sends the emails and webhook events the workflows wrote.
 
 use livesessions_activities::{
-    ActivitySettings, Billing, Db, Dispatcher, Media, Notification, Renewals, Storage,
+    ActivitySettings, Billing, Collections, Db, Dispatcher, Media, Notification, Renewals, Storage,
 };
-use livesessions_workflows::{CreditPurchase, LiveSession, MessagingSession, Subscription};
+use livesessions_workflows::{
+    CreditPurchase, FeeCollection, LiveSession, MessagingSession, Subscription,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_client::Client;
@@ -46,18 +48,21 @@ impl SessionWorker {
             || Notification::new(db.clone(), public_url, &settings.email, &settings.webhooks);
         let words = Arc::new(notification()?);
         let dispatcher = Dispatcher::new(db.clone(), words.clone());
+        let processor = billing.processor(&db);
+        let new_billing = || {
+            Billing::new(db.clone(), processor.clone(), billing.processor_timeout)
+                .with_collection_schedule(settings.collection_schedule.clone())
+        };
         let options = WorkerOptions::new(task_queue)
             .register_workflow::<LiveSession>()?
             .register_workflow::<MessagingSession>()?
             .register_workflow::<CreditPurchase>()?
             .register_workflow::<Subscription>()?
+            .register_workflow::<FeeCollection>()?
             .register_activities(Storage::new(db.clone(), words))
             .register_activities(Renewals::new(db.clone(), settings.plans.clone()))
-            .register_activities(Billing::new(
-                db.clone(),
-                billing.processor(&db),
-                billing.processor_timeout,
-            ))
+            .register_activities(new_billing())
+            .register_activities(Collections::new(new_billing()))
             .register_activities(notification()?)
             .register_activities(Media::new(settings.media.service(&db)?))
             .graceful_shutdown_period(Duration::from_secs(10))

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use livesessions_domain::availability::TimeWindow;
 pub use livesessions_domain::notice::{Invite, InviteMethod, Notice};
 use livesessions_domain::{
-    BillingPeriod, ClientId, Coverage, CreditId, CreditStatus, FeeKind, FeeStatus,
+    BillingPeriod, ClientId, CollectionState, Coverage, CreditId, CreditStatus, FeeKind, FeeStatus,
     MessagingSnapshot, Modality, Money, ProviderId, PurchaseId, Refusal, Renewal, RoomId,
-    SessionId, SessionSnapshot, TimeZoneName,
+    SessionId, SessionSnapshot, TimeZoneName, WaiverId,
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::ActivityError;
@@ -29,6 +29,8 @@ pub enum DeliveryInput {
     Webhook(WebhookEvent),
     /// A provider's email about a client's shared windows.
     AvailabilityRequest(AvailabilityRequestEmail),
+    /// A client's email about a fee they owe.
+    Fee(FeeEmail),
 }
 
 /// A delivery under its idempotency key.
@@ -308,6 +310,58 @@ pub struct WebhookEvent {
     pub session: SessionSnapshot,
 }
 
+/// One attempt to collect an outstanding fee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionAttempt {
+    /// The fee, under its original key.
+    pub fee: FeeCharge,
+    /// Which attempt, from 1: its charge is keyed `<fee key>:collect:<attempt>`.
+    pub attempt: u32,
+    /// When the next one is due, for the client's email (`None`: this is the last).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// How an outstanding fee ends without being collected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Settlement {
+    /// Finance waived it; the waiver's reason is in the database under its id.
+    Waived(WaiverId),
+    /// The schedule ran out.
+    WrittenOff,
+}
+
+/// The end of an outstanding fee to record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeSettlement {
+    /// The fee, under its original key.
+    pub fee: FeeCharge,
+    /// Waived or written off.
+    pub settlement: Settlement,
+}
+
+/// Collecting fees left outstanding (the `FeeCollection` workflow's steps).
+pub struct CollectionActivities;
+
+#[activity_definitions]
+impl CollectionActivities {
+    /// Charges the fee under the attempt's key; a success is posted as collected (ledger
+    /// `fee_collected`, same key), a decline recorded with the client's email. Answers
+    /// `collected` or `outstanding`. Idempotent; a processor that does not answer is retried.
+    #[activity(name = "collection.collect_fee")]
+    pub fn collect_fee(attempt: CollectionAttempt) -> Result<CollectionState, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Posts the fee's end (ledger `fee_waived` or `fee_written_off`, keyed
+    /// `<fee key>:<state>`) and records it; a write-off emails the client. Idempotent.
+    #[activity(name = "collection.settle_fee")]
+    pub fn settle_fee(settlement: FeeSettlement) -> Result<CollectionState, ActivityError> {
+        unimplemented!()
+    }
+}
+
+pub use collection_activities::{CollectFee, SettleFee};
+
 /// A message for the client's room about one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomNotice {
@@ -337,6 +391,34 @@ pub struct AvailabilityRequestEmail {
     pub provider_id: ProviderId,
     /// The windows, written in the provider's zone.
     pub windows: Vec<TimeWindow>,
+}
+
+/// What a fee email tells the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeeNotice {
+    /// The fee could not be collected; it is tried again then (or written off after the last
+    /// attempt when `None`).
+    Outstanding {
+        /// The next attempt.
+        next_attempt_at: Option<DateTime<Utc>>,
+    },
+    /// Every attempt failed: the fee is written off.
+    WrittenOff,
+}
+
+/// A client's email about a fee they owe, sent from the outbox (address and name looked up when
+/// it is sent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeEmail {
+    /// `<fee key>:…`: one email per key.
+    pub key: String,
+    /// Who owes it.
+    pub client_id: ClientId,
+    /// How much.
+    pub amount: Money,
+    /// What to say.
+    pub notice: FeeNotice,
 }
 
 /// Messages to people.

@@ -1,7 +1,7 @@
 //! The `LiveSession` workflow: one booked session from request to its end, as DOMAIN.md tells
 //! it; the `CreditPurchase` workflow, one credit bought outside a session; the `Subscription`
-//! workflow, a subscription client's billing periods; and the contracts of the activities they
-//! call.
+//! workflow, a subscription client's billing periods; the `FeeCollection` workflow, one fee left
+//! outstanding collected, waived or written off; and the contracts of the activities they call.
 //!
 //! Deterministic code only: time comes from `ctx.workflow_time()`, waiting from `ctx.timer()`,
 //! and every effect (database, messages, media) is an activity. The activities themselves live in
@@ -9,6 +9,7 @@
 
 pub mod activities;
 pub mod credit_purchase;
+pub mod fee_collection;
 pub mod live_session;
 pub mod messaging_session;
 pub mod search_attributes;
@@ -16,6 +17,7 @@ pub mod subscription;
 
 pub use activities::DeliveryInput;
 pub use credit_purchase::CreditPurchase;
+pub use fee_collection::{FeeCollection, FeeCollectionInput};
 pub use live_session::{Cancel, Join, LiveSession, LiveSessionInput, Reschedule};
 pub use messaging_session::{MessagingSession, MessagingSessionInput};
 pub use subscription::Subscription;

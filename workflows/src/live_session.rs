@@ -548,7 +548,7 @@ fn fee_options() -> ActivityOptions {
 
 /// Options for an activity that talks to the database or another service: retried with
 /// backoff until it succeeds, because every activity here is idempotent.
-fn step_options(summary: &str) -> ActivityOptions {
+pub(crate) fn step_options(summary: &str) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
         .retry_policy(backoff_policy())
         .summary(summary.to_string())

@@ -42,6 +42,12 @@ pub enum EntryKind {
     CreditRevoke,
     /// Unused plan credits a new billing period did not carry over.
     CreditExpire,
+    /// An outstanding fee collected by a later attempt.
+    FeeCollected,
+    /// An outstanding fee finance waived.
+    FeeWaived,
+    /// An outstanding fee written off after its last collection attempt.
+    FeeWrittenOff,
 }
 
 text_enum!(EntryKind, "ledger entry kind", {
@@ -57,6 +63,9 @@ text_enum!(EntryKind, "ledger entry kind", {
     Refund => "refund",
     CreditRevoke => "credit_revoke",
     CreditExpire => "credit_expire",
+    FeeCollected => "fee_collected",
+    FeeWaived => "fee_waived",
+    FeeWrittenOff => "fee_written_off",
 });
 
 /// Account names. Money accounts use the currency as unit; credit accounts use [`CREDIT`] or
@@ -86,6 +95,10 @@ pub mod accounts {
     pub const NO_SHOW_FEES: &str = "revenue:no_show_fees";
     /// Estimates insurance clients authorized (the insurer's side).
     pub const COPAY_ESTIMATES: &str = "insurance:copay_estimates";
+    /// Fees finance waived (given up on purpose; offsets fee revenue).
+    pub const FEES_WAIVED: &str = "fees:waived";
+    /// Fees written off as not collectable (bad debt).
+    pub const FEES_WRITTEN_OFF: &str = "fees:written_off";
 
     /// A client's free credits (or authorizations).
     pub fn available(client: ClientId) -> String {

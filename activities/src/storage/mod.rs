@@ -8,6 +8,7 @@ pub mod availability;
 pub mod clients;
 pub mod credits;
 pub mod email_deliveries;
+pub mod fee_collections;
 pub mod idempotency;
 pub mod ledger;
 pub mod media_events;
