@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 /// The parts every process of the service needs.
 pub struct Application {
     settings: Settings,
+    keys: JwtKeys,
     db: Db,
     client: Client,
 }
@@ -86,19 +87,26 @@ impl ApiServer {
 }
 
 impl Application {
-    /// Connects to the database (applying migrations) and to Temporal.
+    /// Reads the bearer-token keys, then connects to the database (applying migrations) and to
+    /// Temporal.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let keys = JwtKeys::from_settings(&settings.auth)?;
         let db = Db::connect(&settings.database.url).await?;
         db.migrate().await?;
         let client = livesessions_worker::connect(&settings.temporal).await.map_err(|e| {
             anyhow::anyhow!("cannot reach Temporal at {}: {e}", settings.temporal.address)
         })?;
-        Ok(Self { settings, db, client })
+        Ok(Self { settings, keys, db, client })
     }
 
     /// The settings it was built with.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The bearer-token keys.
+    pub fn keys(&self) -> &JwtKeys {
+        &self.keys
     }
 
     /// The database.
@@ -132,7 +140,7 @@ impl Application {
             purchases: Purchases::new(self.client.clone(), &self.settings.temporal),
             billing: Arc::new(billing),
             processor,
-            keys: JwtKeys::from_settings(&self.settings.auth),
+            keys: self.keys.clone(),
             policy: Arc::new(self.settings.policy.clone()),
             plans: Arc::new(self.settings.plans.clone()),
             public_url: public_url.as_str().into(),

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use livesessions::Settings;
 use livesessions::startup::Application;
 use livesessions_activities::Db;
-use livesessions_api::JwtKeys;
+use livesessions_api::{AuthSettings, JwtKeys};
 use livesessions_domain::{
     ClientId, Policy, ProviderId, Role, SessionId, SessionSnapshot, SessionState,
 };
@@ -194,6 +194,8 @@ pub struct TestOptions {
     pub hosted_media: Option<String>,
     /// `temporal.request_timeout`: how long the API waits for a workflow's answer.
     pub request_timeout: Option<Duration>,
+    /// `auth.*`, but for `jwt_secret`: every test app has its own.
+    pub auth: AuthSettings,
 }
 
 /// The webhook signing secret of test apps.
@@ -209,6 +211,7 @@ impl Default for TestOptions {
             media_secret: None,
             hosted_media: None,
             request_timeout: None,
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -260,7 +263,7 @@ impl TestApp {
         if let Some(timeout) = options.request_timeout {
             settings.temporal.request_timeout = timeout;
         }
-        settings.auth.jwt_secret = Some(secret.clone());
+        settings.auth = AuthSettings { jwt_secret: Some(secret), ..options.auth.clone() };
         settings.policy = policy;
         settings.billing.processor_timeout = options.processor_timeout;
         settings.email.outbox_dir =
@@ -323,7 +326,7 @@ impl TestApp {
             sessions: Sessions::new(temporal.clone(), &settings.temporal),
             temporal,
             task_queue,
-            keys: JwtKeys::from_secret(&secret),
+            keys: JwtKeys::from_settings(&settings.auth).expect("the test's auth settings"),
             backend,
             settings: settings.clone(),
             stop,
@@ -375,7 +378,7 @@ impl TestApp {
 
     /// A valid bearer token for `sub` in `role`.
     pub fn token(&self, role: Role, sub: impl ToString) -> String {
-        self.keys.mint(&sub.to_string(), role, Duration::from_secs(3600))
+        self.keys.mint(&sub.to_string(), role, Duration::from_secs(3600)).expect("a secret mints")
     }
 
     /// A token with exactly these claims, signed with the app's secret.
