@@ -390,6 +390,10 @@ mod tests {
         assert!(keys.verify(&minted).is_ok());
         let bare = signed(Algorithm::HS256, "s", None, &claims(json!({})));
         assert_eq!(refusal_of(&keys, &bare), "the bearer token has no iss claim");
+        // Without auth.audience, a token meant for some audience is not for this service.
+        let aimed = signed(Algorithm::HS256, "s", None, &claims(json!({"aud": "crm"})));
+        let message = refusal_of(&JwtKeys::from_secret("s"), &aimed);
+        assert_eq!(message, "the bearer token's aud does not name auth.audience");
     }
 
     #[test]
