@@ -388,8 +388,8 @@ mod tests {
         // HS256 tokens are held to the same rules; minted ones carry both claims.
         let minted = keys.mint("svc", Role::Service, MINUTE).unwrap();
         assert!(keys.verify(&minted).is_ok());
-        let bare = signed(Algorithm::HS256, "s", None, &claims(json!({})));
-        assert_eq!(refusal_of(&keys, &bare), "the bearer token has no iss claim");
+        let no_iss = signed(Algorithm::HS256, "s", None, &claims(json!({"aud": "livesessions"})));
+        assert_eq!(refusal_of(&keys, &no_iss), "the bearer token has no iss claim");
         // Without auth.audience, a token meant for some audience is not for this service.
         let aimed = signed(Algorithm::HS256, "s", None, &claims(json!({"aud": "crm"})));
         let message = refusal_of(&JwtKeys::from_secret("s"), &aimed);
