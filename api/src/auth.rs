@@ -1,7 +1,8 @@
 //! Bearer tokens (JWT) and what each role may see and do (API.md, "Who is calling").
 
 use crate::error::ApiError;
-use crate::public_keys::{self, PublicKeys};
+use crate::public_keys::{self, PublicKey, PublicKeys};
+use crate::remote_keys::RemoteKeys;
 use crate::settings::AuthSettings;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -30,12 +31,14 @@ pub struct Claims {
 }
 
 /// Verifies bearer tokens: HS256 ones with the shared secret, RS256, ES256 and EdDSA ones with
-/// the public key their `kid` names, in the one algorithm configured for that key; with a leeway
-/// for clock skew, the configured `iss` and `aud`, and a maximum lifetime. Mints HS256 tokens.
+/// the public key their `kid` names (configured, or of the JWKS URL), in the one algorithm of
+/// that key; with a leeway for clock skew, the configured `iss` and `aud`, and a maximum
+/// lifetime. Mints HS256 tokens.
 #[derive(Clone)]
 pub struct JwtKeys {
     shared: Option<SharedSecret>,
     public: Arc<PublicKeys>,
+    remote: Option<Arc<RemoteKeys>>,
     validation: Validation,
     issuer: Option<String>,
     audience: Option<String>,
@@ -109,11 +112,21 @@ impl JwtKeys {
         Ok(Self {
             shared,
             public: Arc::new(public_keys::load(settings)?),
+            remote: None,
             validation,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             max_lifetime: settings.max_token_lifetime.as_secs(),
         })
+    }
+
+    /// These keys with those of `auth.jwks_url`, when set: fetched now (an error when that
+    /// fails) and kept fresh from then on by a task of the current runtime.
+    pub async fn with_jwks_url(mut self, settings: &AuthSettings) -> anyhow::Result<Self> {
+        if let Some(url) = &settings.jwks_url {
+            self.remote = Some(RemoteKeys::start(url, settings).await?);
+        }
+        Ok(self)
     }
 
     /// Keys for `secret`, with the default leeway and maximum lifetime.
@@ -142,16 +155,22 @@ impl JwtKeys {
         Some(token)
     }
 
-    /// The key a token is verified with, and its one algorithm: the shared secret for HS256, else
-    /// the public key its `kid` names, when the token's `alg` is that key's.
-    fn key_for(&self, header: &Header) -> Result<(&DecodingKey, Algorithm), ApiError> {
+    /// The public key named `kid`: configured, or of the JWKS URL.
+    fn public_key(&self, kid: &str) -> Option<PublicKey> {
+        let remote = || self.remote.as_ref().and_then(|remote| remote.get(kid));
+        self.public.get(kid).cloned().or_else(remote)
+    }
+
+    /// The key a token is verified with: the shared secret for HS256, else the public key its
+    /// `kid` names, when the token's `alg` is that key's.
+    fn key_for(&self, header: &Header) -> Result<PublicKey, ApiError> {
         if header.alg == Algorithm::HS256 {
             let shared = self.shared.as_ref().ok_or_else(|| {
                 ApiError::Unauthorized("HS256 bearer tokens are not accepted here".into())
             })?;
-            return Ok((&shared.decoding, Algorithm::HS256));
+            return Ok(PublicKey { algorithm: Algorithm::HS256, key: shared.decoding.clone() });
         }
-        let key = header.kid.as_deref().and_then(|kid| self.public.get(kid)).ok_or_else(|| {
+        let key = header.kid.as_deref().and_then(|kid| self.public_key(kid)).ok_or_else(|| {
             ApiError::Unauthorized("the bearer token's kid names no key this service trusts".into())
         })?;
         if key.algorithm != header.alg {
@@ -160,7 +179,20 @@ impl JwtKeys {
                 key.algorithm
             )));
         }
-        Ok((&key.key, key.algorithm))
+        Ok(key)
+    }
+
+    /// Like [`JwtKeys::verify`]; a token naming a `kid` no key has first has the JWKS URL
+    /// fetched again (at most once every `auth.jwks_min_interval`).
+    pub async fn verify_fresh(&self, token: &str) -> Result<Claims, ApiError> {
+        if let Some(remote) = &self.remote {
+            let header = jsonwebtoken::decode_header(token).ok();
+            let kid = header.filter(|h| h.alg != Algorithm::HS256).and_then(|h| h.kid);
+            if kid.is_some_and(|kid| self.public_key(&kid).is_none()) {
+                remote.refresh_for_unknown_kid().await;
+            }
+        }
+        self.verify(token)
     }
 
     /// The claims of a valid token: signed with the key for its `alg` and `kid`, not expired
@@ -169,10 +201,10 @@ impl JwtKeys {
     /// whichever is earlier.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| refusal(&e))?;
-        let (key, algorithm) = self.key_for(&header)?;
+        let key = self.key_for(&header)?;
         let mut validation = self.validation.clone();
-        validation.algorithms = vec![algorithm];
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+        validation.algorithms = vec![key.algorithm];
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
             .map_err(|e| refusal(&e))?
             .claims;
         if claims.sub.is_empty() || check_characters("sub", &claims.sub, false).is_err() {
@@ -247,7 +279,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let claims = state.keys.verify(bearer_token(&parts.headers)?)?;
+        let claims = state.keys.verify_fresh(bearer_token(&parts.headers)?).await?;
         Ok(Caller { sub: claims.sub, role: claims.role })
     }
 }

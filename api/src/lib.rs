@@ -15,6 +15,7 @@ pub mod messaging;
 pub mod openapi;
 pub mod people;
 pub mod public_keys;
+pub mod remote_keys;
 pub mod rooms;
 pub mod sessions;
 pub mod settings;

@@ -69,22 +69,27 @@ fn from_pem(configured: &PublicKeySettings) -> anyhow::Result<PublicKey> {
     Ok(PublicKey { algorithm: algorithm.algorithm(), key })
 }
 
-/// The usable keys of a JWKS document (`{"keys": [...]}`). A key that is not for signatures with
-/// RS256, ES256 or EdDSA (an encryption key, another algorithm, a symmetric key) or has no `kid`
-/// is skipped with a warning; a document left without any key is an error.
+/// The usable keys of a JWKS file.
 fn from_jwks_file(path: &Path) -> anyhow::Result<Vec<(String, PublicKey)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("cannot read it: {e}"))?;
+    from_jwks(&text, &path.display().to_string())
+}
+
+/// The usable keys of a JWKS document (`{"keys": [...]}`) read from `source`. A key that is not
+/// for signatures with RS256, ES256 or EdDSA (an encryption key, another algorithm, a symmetric
+/// key) or has no `kid` is skipped with a warning; a document left without any key is an error.
+pub fn from_jwks(text: &str, source: &str) -> anyhow::Result<Vec<(String, PublicKey)>> {
     #[derive(serde::Deserialize)]
     struct Document {
         keys: Vec<serde_json::Value>,
     }
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("cannot read it: {e}"))?;
     let document: Document =
-        serde_json::from_str(&text).map_err(|e| anyhow!("not a JWKS document: {e}"))?;
+        serde_json::from_str(text).map_err(|e| anyhow!("not a JWKS document: {e}"))?;
     let mut keys = Vec::new();
     for (index, value) in document.keys.into_iter().enumerate() {
         match usable(value) {
             Ok(key) => keys.push(key),
-            Err(why) => tracing::warn!(file = %path.display(), index, "JWKS key skipped: {why}"),
+            Err(why) => tracing::warn!(source, index, "JWKS key skipped: {why}"),
         }
     }
     if keys.is_empty() {

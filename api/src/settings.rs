@@ -41,6 +41,15 @@ pub struct AuthSettings {
     pub public_keys: BTreeMap<String, PublicKeySettings>,
     /// A JWKS document (JSON file) with more public keys, each with its `kid`.
     pub jwks_file: Option<PathBuf>,
+    /// A JWKS document fetched at start (which fails without it), again every `jwks_refresh`,
+    /// and when a token names an unknown `kid`, at most once every `jwks_min_interval`.
+    pub jwks_url: Option<String>,
+    /// How often the `jwks_url` document is fetched again.
+    #[serde(with = "duration::text")]
+    pub jwks_refresh: Duration,
+    /// The least time between two fetches of `jwks_url` prompted by unknown `kid`s.
+    #[serde(with = "duration::text")]
+    pub jwks_min_interval: Duration,
     /// When set, a token must carry this `iss`.
     pub issuer: Option<String>,
     /// When set, a token's `aud` must name this audience.
@@ -59,6 +68,9 @@ impl Default for AuthSettings {
             jwt_secret: None,
             public_keys: BTreeMap::new(),
             jwks_file: None,
+            jwks_url: None,
+            jwks_refresh: Duration::from_secs(15 * 60),
+            jwks_min_interval: Duration::from_secs(30),
             issuer: None,
             audience: None,
             leeway: Duration::from_secs(5),
@@ -94,7 +106,7 @@ pub const DEVELOPMENT_JWT_SECRET: &str = "livesessions-development-secret-not-fo
 impl AuthSettings {
     /// Whether any public key is configured.
     pub fn has_public_keys(&self) -> bool {
-        !self.public_keys.is_empty() || self.jwks_file.is_some()
+        !self.public_keys.is_empty() || self.jwks_file.is_some() || self.jwks_url.is_some()
     }
 
     /// The HS256 secret tokens may be signed with: the configured one; without it, the

@@ -155,6 +155,8 @@ mod tests {
             Some(&file),
             env(&[
                 ("LIVESESSIONS__AUTH__AUDIENCE", "livesessions"),
+                ("LIVESESSIONS__AUTH__JWKS_URL", "https://idp.example/jwks.json"),
+                ("LIVESESSIONS__AUTH__JWKS_REFRESH", "5m"),
                 ("LIVESESSIONS__AUTH__PUBLIC_KEYS__NEXT__ALGORITHM", "EdDSA"),
                 ("LIVESESSIONS__AUTH__PUBLIC_KEYS__NEXT__PEM_FILE", "/etc/b.pem"),
             ]),
@@ -164,6 +166,9 @@ mod tests {
         assert_eq!(auth.issuer.as_deref(), Some("https://idp.example"));
         assert_eq!(auth.audience.as_deref(), Some("livesessions"));
         assert_eq!(auth.jwks_file.as_deref(), Some(Path::new("/etc/jwks.json")));
+        assert_eq!(auth.jwks_url.as_deref(), Some("https://idp.example/jwks.json"));
+        assert_eq!(auth.jwks_refresh, Duration::from_secs(300));
+        assert_eq!(auth.jwks_min_interval, Duration::from_secs(30));
         let keys: Vec<_> =
             auth.public_keys.iter().map(|(kid, key)| (kid.as_str(), key.algorithm)).collect();
         assert_eq!(

@@ -140,7 +140,7 @@ impl Application {
             purchases: Purchases::new(self.client.clone(), &self.settings.temporal),
             billing: Arc::new(billing),
             processor,
-            keys: self.keys.clone(),
+            keys: self.keys.clone().with_jwks_url(&self.settings.auth).await?,
             policy: Arc::new(self.settings.policy.clone()),
             plans: Arc::new(self.settings.plans.clone()),
             public_url: public_url.as_str().into(),

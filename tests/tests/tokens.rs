@@ -2,7 +2,7 @@
 //! and a JWKS file (the test-only keys of `tests/keys/`), an issuer and an audience accepts
 //! RS256, ES256 and EdDSA tokens by their `kid` beside its own HS256 ones, and answers a clean
 //! `401` to an unknown `kid`, a foreign issuer or audience, and a token signed with a public key
-//! as an HS256 secret.
+//! as an HS256 secret. With a JWKS URL, keys rotate without a restart.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use livesessions_api::{AuthSettings, PublicKeyAlgorithm, PublicKeySettings};
@@ -10,6 +10,8 @@ use livesessions_tests::{Backend, TestApp, TestOptions, test_policy};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const ISSUER: &str = "https://idp.example";
 const AUDIENCE: &str = "livesessions";
@@ -104,4 +106,63 @@ async fn tokens_of_an_identity_provider_are_verified_by_kid() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
         assert_eq!(body["error"], json!({"code": "unauthorized", "message": message}), "{what}");
     }
+}
+
+/// Serves, at the URL it answers, the test keys of `jwks.json` that `kids` names at the time.
+async fn jwks_endpoint(kids: Arc<Mutex<Vec<&'static str>>>) -> String {
+    let text = std::fs::read_to_string(key_file("jwks.json")).unwrap();
+    let document: Value = serde_json::from_str(&text).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    let answer = move || {
+        let kids = kids.lock().unwrap().clone();
+        let mut document = document.clone();
+        let keys = document["keys"].as_array_mut().unwrap();
+        keys.retain(|key| kids.contains(&key["kid"].as_str().unwrap()));
+        async move { axum::Json(document) }
+    };
+    let router = axum::Router::new().route("/.well-known/jwks.json", axum::routing::get(answer));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_of_a_jwks_url_rotate_without_a_restart() {
+    let kids = Arc::new(Mutex::new(vec!["rsa-2"]));
+    let auth = AuthSettings {
+        jwks_url: Some(jwks_endpoint(kids.clone()).await),
+        jwks_refresh: Duration::from_secs(3600),
+        jwks_min_interval: Duration::ZERO,
+        issuer: Some(ISSUER.into()),
+        audience: Some(AUDIENCE.into()),
+        ..AuthSettings::default()
+    };
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        test_policy(),
+        TestOptions { auth, ..Default::default() },
+    )
+    .await;
+    let old = signed(Algorithm::RS256, "rsa-2", "rsa-2", json!({}));
+    let new = signed(Algorithm::ES256, "ec-1", "ec-1", json!({}));
+    let status = |token: String| {
+        let app = &app;
+        async move { app.get("/v1/sessions", &token).await.0 }
+    };
+    assert_eq!(status(old.clone()).await, StatusCode::OK, "the key fetched at start");
+
+    // The provider publishes its new key and signs with it: its kid is unknown, so the
+    // document is fetched again, and both keys are trusted.
+    kids.lock().unwrap().push("ec-1");
+    assert_eq!(status(new.clone()).await, StatusCode::OK, "the new key");
+    assert_eq!(status(old.clone()).await, StatusCode::OK, "the old key, still published");
+
+    // The provider retires the old key; the next unknown kid fetches the document again.
+    kids.lock().unwrap().retain(|kid| *kid != "rsa-2");
+    let stranger = signed(Algorithm::EdDSA, "ed-1", "ed-1", json!({}));
+    assert_eq!(status(stranger).await, StatusCode::UNAUTHORIZED, "a key never published");
+    let (code, body) = app.get("/v1/sessions", &old).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "the retired key: {body}");
+    assert_eq!(body["error"]["message"], "the bearer token's kid names no key this service trusts");
+    assert_eq!(status(new).await, StatusCode::OK);
 }
