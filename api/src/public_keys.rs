@@ -1,6 +1,7 @@
-//! The public keys bearer tokens may be signed with (`auth.public_keys`, `auth.jwks_file`), read
-//! once at start: each is named by its `kid` and pinned to one algorithm, so a token never
-//! chooses how its key is used.
+//! The public keys bearer tokens may be signed with: those of `auth.public_keys` and
+//! `auth.jwks_file`, read once at start, and what a JWKS document holds (the file's, or the one
+//! of `auth.jwks_url`). Each is named by its `kid` and pinned to one algorithm, so a token
+//! never chooses how its key is used.
 
 use crate::settings::{AuthSettings, PublicKeyAlgorithm, PublicKeySettings};
 use anyhow::{anyhow, bail};

@@ -5,7 +5,7 @@
 
 use crate::public_keys::{self, PublicKey, PublicKeys};
 use crate::settings::AuthSettings;
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -24,9 +24,17 @@ pub struct RemoteKeys {
 }
 
 impl RemoteKeys {
-    /// Fetches `auth.jwks_url` (an error when it cannot be fetched or holds no usable key) and
-    /// refreshes it every `auth.jwks_refresh` from then on, in a task of the current runtime.
+    /// Fetches `auth.jwks_url` (an error when it is not an http(s) URL, cannot be fetched or
+    /// holds no usable key) and refreshes it every `auth.jwks_refresh` (more than zero) from then
+    /// on, in a task of the current runtime.
     pub async fn start(url: &str, settings: &AuthSettings) -> anyhow::Result<Arc<Self>> {
+        let scheme = reqwest::Url::parse(url).map(|url| url.scheme().to_string());
+        if !matches!(scheme.as_deref(), Ok("http" | "https")) {
+            bail!("auth.jwks_url {url:?} is not an http or https URL");
+        }
+        if settings.jwks_refresh.is_zero() {
+            bail!("auth.jwks_refresh must be longer than 0s");
+        }
         livesessions_activities::install_crypto_provider();
         let http = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build()?;
         let remote = Self {
@@ -192,6 +200,16 @@ mod tests {
             let error = error.to_string();
             assert!(error.starts_with(&format!("auth.jwks_url {url}: ")), "{error}");
             assert!(error.contains(expected), "{error}");
+        }
+        endpoint.serve(&["ec-1"]);
+        let never = AuthSettings { jwks_refresh: Duration::ZERO, ..AuthSettings::default() };
+        for (url, settings, expected) in [
+            ("file:///etc/jwks.json", &settings, "is not an http or https URL"),
+            ("idp.example/jwks.json", &settings, "is not an http or https URL"),
+            (url.as_str(), &never, "auth.jwks_refresh must be longer than 0s"),
+        ] {
+            let error = RemoteKeys::start(url, settings).await.err().expect("refused");
+            assert!(error.to_string().contains(expected), "{url}: {error}");
         }
     }
 }

@@ -122,7 +122,8 @@ impl Application {
         }
     }
 
-    /// Binds the API to `http.addr`. Join links use `http.public_url`, or the bound address.
+    /// Binds the API to `http.addr`, with the keys of `auth.jwks_url` fetched. Join links use
+    /// `http.public_url`, or the bound address.
     pub async fn bind_api(&self) -> anyhow::Result<ApiServer> {
         let listener = TcpListener::bind(&self.settings.http.addr)
             .await
