@@ -25,8 +25,8 @@ use sha2::{Digest, Sha256};
 pub const HEADER: &str = "idempotency-key";
 
 /// Who is calling, for scoping keys: `role:sub` of a valid bearer token.
-fn caller_of(state: &AppState, request: &Request) -> Option<String> {
-    let claims = state.keys.verify(bearer_token(request.headers()).ok()?).ok()?;
+async fn caller_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+    let claims = state.keys.verify_fresh(bearer_token(headers).ok()?).await.ok()?;
     Some(format!("{}:{}", claims.role, claims.sub))
 }
 
@@ -78,7 +78,7 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
         return Ok(next.run(request).await);
     }
     // Without a valid token the handler answers 401, before any check of the key.
-    let Some(caller) = caller_of(&state, &request) else {
+    let Some(caller) = caller_of(&state, request.headers()).await else {
         return Ok(next.run(request).await);
     };
     let Some(key) = key_of(request.headers())? else {

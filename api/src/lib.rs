@@ -15,13 +15,15 @@ pub mod media;
 pub mod messaging;
 pub mod openapi;
 pub mod people;
+pub mod public_keys;
+pub mod remote_keys;
 pub mod rooms;
 pub mod sessions;
 pub mod settings;
 pub mod state;
 
 pub use auth::JwtKeys;
-pub use settings::{AuthSettings, HttpSettings};
+pub use settings::{AuthSettings, HttpSettings, PublicKeyAlgorithm, PublicKeySettings};
 pub use state::AppState;
 
 use axum::Router;

@@ -2,6 +2,8 @@
 
 use livesessions_domain::duration;
 use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where the API listens and the address people reach it by.
@@ -31,8 +33,27 @@ impl Default for HttpSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
-    /// The HS256 secret; unset means the development secret, with a warning logged.
+    /// The HS256 secret. Unset: the development secret (with a warning logged) when no public
+    /// key is configured, and no HS256 token at all when one is.
     pub jwt_secret: Option<String>,
+    /// `auth.public_keys.<kid>`: public keys in PEM files, each named by the `kid` its tokens
+    /// carry and pinned to one algorithm.
+    pub public_keys: BTreeMap<String, PublicKeySettings>,
+    /// A JWKS document (JSON file) with more public keys, each with its `kid`.
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS document fetched at start (which fails without it), again every `jwks_refresh`,
+    /// and when a token names an unknown `kid`, at most once every `jwks_min_interval`.
+    pub jwks_url: Option<String>,
+    /// How often the `jwks_url` document is fetched again.
+    #[serde(with = "duration::text")]
+    pub jwks_refresh: Duration,
+    /// The least time between two fetches of `jwks_url` prompted by unknown `kid`s.
+    #[serde(with = "duration::text")]
+    pub jwks_min_interval: Duration,
+    /// When set, a token must carry this `iss`.
+    pub issuer: Option<String>,
+    /// When set, a token's `aud` must name this audience.
+    pub audience: Option<String>,
     /// How far past `exp` (or before `nbf`) a token still counts, for clock skew.
     #[serde(with = "duration::text")]
     pub leeway: Duration,
@@ -45,23 +66,59 @@ impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             jwt_secret: None,
+            public_keys: BTreeMap::new(),
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh: Duration::from_secs(15 * 60),
+            jwks_min_interval: Duration::from_secs(30),
+            issuer: None,
+            audience: None,
             leeway: Duration::from_secs(5),
             max_token_lifetime: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
 
+/// One public key of `auth.public_keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKeySettings {
+    /// The one algorithm tokens signed with this key may name.
+    pub algorithm: PublicKeyAlgorithm,
+    /// The PEM file holding the public key (`-----BEGIN PUBLIC KEY-----`).
+    pub pem_file: PathBuf,
+}
+
+/// The asymmetric algorithms bearer tokens may be signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum PublicKeyAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
 /// The secret used when `auth.jwt_secret` is unset. Never use it in production.
 pub const DEVELOPMENT_JWT_SECRET: &str = "livesessions-development-secret-not-for-production";
 
 impl AuthSettings {
-    /// The configured secret, or the development one (logging a warning).
-    pub fn secret(&self) -> &str {
+    /// Whether any public key is configured.
+    pub fn has_public_keys(&self) -> bool {
+        !self.public_keys.is_empty() || self.jwks_file.is_some() || self.jwks_url.is_some()
+    }
+
+    /// The HS256 secret tokens may be signed with: the configured one; without it, the
+    /// development one (logging a warning) unless public keys are configured, when HS256 tokens
+    /// are refused.
+    pub fn secret(&self) -> Option<&str> {
         match &self.jwt_secret {
-            Some(secret) => secret,
+            Some(secret) => Some(secret),
+            None if self.has_public_keys() => None,
             None => {
                 tracing::warn!("auth.jwt_secret is not set: using the development secret");
-                DEVELOPMENT_JWT_SECRET
+                Some(DEVELOPMENT_JWT_SECRET)
             }
         }
     }

@@ -175,6 +175,51 @@ mod tests {
     }
 
     #[test]
+    fn public_keys_layer_like_every_other_key() {
+        use livesessions_api::PublicKeyAlgorithm;
+        let dir = std::env::temp_dir().join(format!("ls-auth-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("settings.toml");
+        let toml = "[auth]\nissuer = \"https://idp.example\"\njwks_file = \"/etc/jwks.json\"\n\
+                    [auth.public_keys.Key-2026-01]\nalgorithm = \"RS256\"\npem_file = \"/etc/a.pem\"\n";
+        std::fs::write(&file, toml).unwrap();
+        let settings = Settings::load_from(
+            Some(&file),
+            env(&[
+                ("LIVESESSIONS__AUTH__AUDIENCE", "livesessions"),
+                ("LIVESESSIONS__AUTH__JWKS_URL", "https://idp.example/jwks.json"),
+                ("LIVESESSIONS__AUTH__JWKS_REFRESH", "5m"),
+                ("LIVESESSIONS__AUTH__PUBLIC_KEYS__NEXT__ALGORITHM", "EdDSA"),
+                ("LIVESESSIONS__AUTH__PUBLIC_KEYS__NEXT__PEM_FILE", "/etc/b.pem"),
+            ]),
+        )
+        .unwrap();
+        let auth = &settings.auth;
+        assert_eq!(auth.issuer.as_deref(), Some("https://idp.example"));
+        assert_eq!(auth.audience.as_deref(), Some("livesessions"));
+        assert_eq!(auth.jwks_file.as_deref(), Some(Path::new("/etc/jwks.json")));
+        assert_eq!(auth.jwks_url.as_deref(), Some("https://idp.example/jwks.json"));
+        assert_eq!(auth.jwks_refresh, Duration::from_secs(300));
+        assert_eq!(auth.jwks_min_interval, Duration::from_secs(30));
+        let keys: Vec<_> =
+            auth.public_keys.iter().map(|(kid, key)| (kid.as_str(), key.algorithm)).collect();
+        assert_eq!(
+            keys,
+            [("Key-2026-01", PublicKeyAlgorithm::RS256), ("next", PublicKeyAlgorithm::EdDSA)]
+        );
+        let hs = Settings::load_from(
+            None,
+            env(&[
+                ("LIVESESSIONS__AUTH__PUBLIC_KEYS__K__ALGORITHM", "HS256"),
+                ("LIVESESSIONS__AUTH__PUBLIC_KEYS__K__PEM_FILE", "/etc/k.pem"),
+            ]),
+        )
+        .unwrap_err();
+        let hs = hs.to_string();
+        assert!(hs.contains("HS256") && hs.contains("auth.public_keys.k.algorithm"), "{hs}");
+    }
+
+    #[test]
     fn a_bad_value_or_an_unknown_key_is_a_clear_error() {
         let bad = Settings::load_from(None, env(&[("LIVESESSIONS__POLICY__JOIN_GRACE", "soon")]))
             .unwrap_err();

@@ -3,7 +3,6 @@
 
 use crate::configuration::Settings;
 use crate::startup::{Application, shutdown_signal};
-use livesessions_api::JwtKeys;
 use livesessions_domain::Role;
 use livesessions_worker::{DevServer, DevServerOptions};
 use std::path::PathBuf;
@@ -42,11 +41,7 @@ pub async fn run(settings: Settings, options: DevOptions) -> anyhow::Result<()> 
 
     let app = Application::build(settings).await?;
     let api = app.bind_api().await?;
-    let token = JwtKeys::from_settings(&app.settings().auth).mint(
-        "dev-service",
-        Role::Service,
-        Duration::from_secs(24 * 3600),
-    );
+    let token = app.keys().mint("dev-service", Role::Service, Duration::from_secs(24 * 3600));
     println!("livesessions is up.");
     println!("  API:             http://{}", api.local_addr());
     println!("  OpenAPI:         http://{}/openapi.json", api.local_addr());
@@ -58,8 +53,13 @@ pub async fn run(settings: Settings, options: DevOptions) -> anyhow::Result<()> 
     }
     println!("  Temporal:        {}", server.address());
     println!("  Database:        {}", app.settings().database.url);
-    println!("  Service token (24 h):\n    {token}");
-    println!("  More tokens:     cargo run -- token --role client --sub <client uuid>");
+    match token {
+        Some(token) => {
+            println!("  Service token (24 h):\n    {token}");
+            println!("  More tokens:     cargo run -- token --role client --sub <client uuid>");
+        }
+        None => println!("  Service token:   none (public keys and no auth.jwt_secret: no HS256)"),
+    }
     println!("Ctrl-C stops everything.");
 
     let stop = CancellationToken::new();

@@ -54,7 +54,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
     },
-    /// Prints a bearer token signed with the configured secret.
+    /// Prints an HS256 bearer token signed with the configured secret.
     Token {
         /// client, provider, service, operator or finance.
         #[arg(long, value_parser = Role::parse)]
@@ -99,7 +99,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { role, sub, ttl } => {
-            println!("{}", JwtKeys::from_settings(&settings.auth).mint(&sub, role, ttl));
+            let token = JwtKeys::from_settings(&settings.auth)?.mint(&sub, role, ttl);
+            let token = token.ok_or_else(|| {
+                anyhow::anyhow!("HS256 tokens are off (public keys and no auth.jwt_secret)")
+            })?;
+            println!("{token}");
             Ok(())
         }
     }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 /// The parts every process of the service needs.
 pub struct Application {
     settings: Settings,
+    keys: JwtKeys,
     db: Db,
     client: Client,
 }
@@ -86,19 +87,26 @@ impl ApiServer {
 }
 
 impl Application {
-    /// Connects to the database (applying migrations) and to Temporal.
+    /// Reads the bearer-token keys, then connects to the database (applying migrations) and to
+    /// Temporal.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let keys = JwtKeys::from_settings(&settings.auth)?;
         let db = Db::connect(&settings.database.url).await?;
         db.migrate().await?;
         let client = livesessions_worker::connect(&settings.temporal).await.map_err(|e| {
             anyhow::anyhow!("cannot reach Temporal at {}: {e}", settings.temporal.address)
         })?;
-        Ok(Self { settings, db, client })
+        Ok(Self { settings, keys, db, client })
     }
 
     /// The settings it was built with.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The bearer-token keys.
+    pub fn keys(&self) -> &JwtKeys {
+        &self.keys
     }
 
     /// The database.
@@ -114,7 +122,8 @@ impl Application {
         }
     }
 
-    /// Binds the API to `http.addr`. Join links use `http.public_url`, or the bound address.
+    /// Binds the API to `http.addr`, with the keys of `auth.jwks_url` fetched. Join links use
+    /// `http.public_url`, or the bound address.
     pub async fn bind_api(&self) -> anyhow::Result<ApiServer> {
         let listener = TcpListener::bind(&self.settings.http.addr)
             .await
@@ -138,7 +147,7 @@ impl Application {
             ),
             billing: Arc::new(billing),
             processor,
-            keys: JwtKeys::from_settings(&self.settings.auth),
+            keys: self.keys.clone().with_jwks_url(&self.settings.auth).await?,
             policy: Arc::new(self.settings.policy.clone()),
             plans: Arc::new(self.settings.plans.clone()),
             public_url: public_url.as_str().into(),

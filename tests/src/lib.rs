@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use livesessions::Settings;
 use livesessions::startup::Application;
 use livesessions_activities::Db;
-use livesessions_api::JwtKeys;
+use livesessions_api::{AuthSettings, JwtKeys};
 use livesessions_domain::{
     ClientId, Plans, Policy, ProviderId, Role, SessionId, SessionSnapshot, SessionState,
 };
@@ -222,6 +222,8 @@ pub struct TestOptions {
     pub request_timeout: Option<Duration>,
     /// `plans.*`, instead of the default plan table.
     pub plans: Option<Plans>,
+    /// `auth.*`, but for `jwt_secret`: every test app has its own.
+    pub auth: AuthSettings,
 }
 
 /// The webhook signing secret of test apps.
@@ -238,6 +240,7 @@ impl Default for TestOptions {
             hosted_media: None,
             request_timeout: None,
             plans: None,
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -289,7 +292,7 @@ impl TestApp {
         if let Some(timeout) = options.request_timeout {
             settings.temporal.request_timeout = timeout;
         }
-        settings.auth.jwt_secret = Some(secret.clone());
+        settings.auth = AuthSettings { jwt_secret: Some(secret), ..options.auth.clone() };
         settings.policy = policy;
         if let Some(plans) = &options.plans {
             settings.plans = plans.clone();
@@ -355,7 +358,7 @@ impl TestApp {
             sessions: Sessions::new(temporal.clone(), &settings.temporal),
             temporal,
             task_queue,
-            keys: JwtKeys::from_secret(&secret),
+            keys: JwtKeys::from_settings(&settings.auth).expect("the test's auth settings"),
             backend,
             settings: settings.clone(),
             stop,
@@ -413,7 +416,7 @@ impl TestApp {
 
     /// A valid bearer token for `sub` in `role`.
     pub fn token(&self, role: Role, sub: impl ToString) -> String {
-        self.keys.mint(&sub.to_string(), role, Duration::from_secs(3600))
+        self.keys.mint(&sub.to_string(), role, Duration::from_secs(3600)).expect("a secret mints")
     }
 
     /// A token with exactly these claims, signed with the app's secret.

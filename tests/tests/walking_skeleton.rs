@@ -211,11 +211,9 @@ async fn requests_without_a_valid_token_get_401(backend: Backend) {
     let (status, body) = app.get("/v1/sessions", "not-a-jwt").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "unauthorized");
-    let foreign = livesessions_api::JwtKeys::from_secret("someone else's secret").mint(
-        "x",
-        Role::Service,
-        Duration::from_secs(60),
-    );
+    let foreign = livesessions_api::JwtKeys::from_secret("someone else's secret")
+        .mint("x", Role::Service, Duration::from_secs(60))
+        .expect("a secret mints");
     let (status, body) = app.get("/v1/sessions", &foreign).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "unauthorized");
