@@ -166,7 +166,7 @@ impl Application {
     fn worker_linking_to(&self, public_url: &str) -> anyhow::Result<SessionWorker> {
         SessionWorker::new(
             self.client.clone(),
-            &self.settings.temporal.task_queue,
+            &self.settings.temporal,
             self.db.clone(),
             &self.settings.activities(),
             public_url,

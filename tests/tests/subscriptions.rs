@@ -87,17 +87,7 @@ async fn periods_renew_with_their_credits_and_carry_over(backend: Backend) {
     assert_eq!((third.granted, third.carried_over, third.expired), (2, 1, 2));
 
     // Off the subscription: the workflow ends when the next period would begin.
-    let body = json!({"coverage": "eap", "plan": "eap-standard", "time_zone": "America/New_York",
-                      "email": "client@example.com", "display_name": "A. Client"});
-    let (status, answer) = app
-        .call(
-            reqwest::Method::PUT,
-            &format!("/v1/clients/{client}"),
-            Some(&app.service_token()),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    leave_subscription(&app, client).await;
     let workflow_id = client.subscription_workflow_id();
     let handle = app
         .temporal
@@ -172,17 +162,7 @@ async fn a_retried_grant_grants_nothing_more(backend: Backend) {
     assert_eq!(issued, -8);
 
     // Off the subscription, a period never begun is not begun; one begun is answered as it was.
-    let body = json!({"coverage": "eap", "plan": "eap-standard", "time_zone": "America/New_York",
-                      "email": "client@example.com", "display_name": "A. Client"});
-    let (status, answer) = app
-        .call(
-            reqwest::Method::PUT,
-            &format!("/v1/clients/{client}"),
-            Some(&app.service_token()),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    leave_subscription(&app, client).await;
     let third = Renewal { period: 3, ..renewal.clone() };
     assert_eq!(renewals.renew(&third).await.expect("answered"), None);
     assert_eq!(renewals.renew(&renewal).await.expect("answered"), Some(period));
@@ -229,3 +209,18 @@ on_both_databases!(
     a_retried_grant_grants_nothing_more,
     a_client_enrolled_before_periods_renews_from_now
 );
+
+/// Moves `client` from their subscription to the EAP plan.
+async fn leave_subscription(app: &TestApp, client: ClientId) {
+    let body = json!({"coverage": "eap", "plan": "eap-standard", "time_zone": "America/New_York",
+                      "email": "client@example.com", "display_name": "A. Client"});
+    let (status, answer) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/clients/{client}"),
+            Some(&app.service_token()),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}

@@ -17,6 +17,12 @@ pub struct TemporalSettings {
     /// where to look (the request may still take effect).
     #[serde(with = "livesessions_domain::duration::text")]
     pub request_timeout: Duration,
+    /// Workflow-task polls a worker keeps open at once (at least 2).
+    pub workflow_task_polls: usize,
+    /// The percentage of those polls on the task queue itself, where every new session's first
+    /// task (its booking) arrives; the others wait on the worker's sticky queue for the next
+    /// task of a session it has cached.
+    pub new_workflow_poll_percent: u8,
 }
 
 impl Default for TemporalSettings {
@@ -26,6 +32,8 @@ impl Default for TemporalSettings {
             namespace: "default".into(),
             task_queue: "live-sessions".into(),
             request_timeout: Duration::from_secs(30),
+            workflow_task_polls: 10,
+            new_workflow_poll_percent: 50,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `CreditPurchase`, `Subscription` and `FeeCollection` workflows and every activity they call;
 //! beside it, the outbox dispatcher sends the emails and webhook events the workflows wrote.
 
+use crate::TemporalSettings;
 use livesessions_activities::{
     ActivitySettings, Billing, Collections, Db, Dispatcher, Media, Notification, Renewals, Storage,
 };
@@ -15,14 +16,6 @@ use temporalio_sdk::runtime::PollerBehavior;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::sync::watch;
 
-/// Workflow-task polls a worker keeps open at once (the SDK's default is 5).
-const WORKFLOW_TASK_POLLS: usize = 10;
-/// The share of those polls on the task queue itself, where every new session's first task
-/// (the booking) arrives; the rest wait on the worker's sticky queue for the next task of a
-/// session it has cached. The SDK's default, 0.2, leaves one poll for new sessions, and
-/// bookings then queue behind its round trips.
-const NEW_WORKFLOW_POLL_SHARE: f32 = 0.5;
-
 /// A worker for live sessions, ready to run.
 pub struct SessionWorker {
     worker: Worker,
@@ -33,11 +26,12 @@ pub struct SessionWorker {
 }
 
 impl SessionWorker {
-    /// Builds a worker on `task_queue` whose activities use `db` and the services `settings`
-    /// name, and hand out links under `public_url`. Needs a Tokio runtime.
+    /// Builds a worker on the task queue of `temporal`, polling as it says, whose activities
+    /// use `db` and the services `settings` name, and hand out links under `public_url`. Needs
+    /// a Tokio runtime.
     pub fn new(
         client: Client,
-        task_queue: &str,
+        temporal: &TemporalSettings,
         db: Db,
         settings: &ActivitySettings,
         public_url: &str,
@@ -53,7 +47,12 @@ impl SessionWorker {
             Billing::new(db.clone(), processor.clone(), billing.processor_timeout)
                 .with_collection_schedule(settings.collection_schedule.clone())
         };
-        let options = WorkerOptions::new(task_queue)
+        anyhow::ensure!(
+            temporal.workflow_task_polls >= 2
+                && (1..=100).contains(&temporal.new_workflow_poll_percent),
+            "temporal.workflow_task_polls must be at least 2 and temporal.new_workflow_poll_percent 1 to 100"
+        );
+        let options = WorkerOptions::new(&temporal.task_queue)
             .register_workflow::<LiveSession>()?
             .register_workflow::<MessagingSession>()?
             .register_workflow::<CreditPurchase>()?
@@ -66,8 +65,10 @@ impl SessionWorker {
             .register_activities(notification()?)
             .register_activities(Media::new(settings.media.service(&db)?))
             .graceful_shutdown_period(Duration::from_secs(10))
-            .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(WORKFLOW_TASK_POLLS))
-            .nonsticky_to_sticky_poll_ratio(NEW_WORKFLOW_POLL_SHARE)
+            .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(
+                temporal.workflow_task_polls,
+            ))
+            .nonsticky_to_sticky_poll_ratio(f32::from(temporal.new_workflow_poll_percent) / 100.0)
             .build();
         let worker = Worker::new(&runtime, client, options)?;
         let (stop, _) = watch::channel(false);
