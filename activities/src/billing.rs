@@ -36,6 +36,18 @@ pub enum BillingError {
     /// The payment processor did not answer.
     #[error(transparent)]
     Processor(#[from] ProcessorError),
+    /// A refund was asked of the processor and is not confirmed (the processor did not answer,
+    /// or the ledger could not post it): it may have been made. The same refund asked again
+    /// (its key is stable) finishes it.
+    #[error("refund {refund_key} is not confirmed: {reason}")]
+    RefundUnconfirmed {
+        /// Whose money it is.
+        client: livesessions_domain::ClientId,
+        /// The refund's ledger and processor key.
+        refund_key: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// The billing activities, over the database and a payment processor.
@@ -326,9 +338,18 @@ impl Billing {
             customer: original.client_id,
             amount: money,
         };
+        // From here on the refund may have happened (and a purchase's credit is revoked): a
+        // processor that does not answer, or a ledger that cannot take the refund, leaves it
+        // unconfirmed, never "nothing changed".
+        let unconfirmed = |reason: String| BillingError::RefundUnconfirmed {
+            client: original.client_id,
+            refund_key: refund_key.clone(),
+            reason,
+        };
         let payment = tokio::time::timeout(self.processor_timeout, self.processor.refund(&request))
             .await
-            .unwrap_or(Err(ProcessorError::TimedOut))?;
+            .unwrap_or(Err(ProcessorError::TimedOut))
+            .map_err(|error| unconfirmed(error.to_string()))?;
         let entry = NewEntry {
             key: &refund_key,
             kind: EntryKind::Refund,
@@ -337,7 +358,9 @@ impl Billing {
             processor_ref: Some(&payment.id),
             postings: Posting::money(revenue, accounts::PROCESSOR, money).into(),
         };
-        ledger::post_alone(&self.db, &entry, Utc::now()).await?;
+        ledger::post_alone(&self.db, &entry, Utc::now())
+            .await
+            .map_err(|error| unconfirmed(error.to_string()))?;
         Ok(ledger::entry(&self.db, &refund_key).await?.map(Ok))
     }
 }

@@ -63,11 +63,12 @@ pub enum ApiError {
 /// held, and for a credit purchase or a fee's waiver) and where to follow it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StillRunning {
-    /// The session (or the credit purchase, or the fee's waiver) the request is about.
+    /// The session (or the credit purchase, the fee's waiver, or the client whose refund is
+    /// unconfirmed) the request is about.
     pub id: uuid::Uuid,
     /// `/v1/sessions/{id}`: poll it (a booking answers `404` until it is held). For a credit
     /// purchase, `/v1/clients/{client_id}/credits`, where the credit shows once bought; for a
-    /// fee's waiver, `/v1/fees/{fee_key}`.
+    /// fee's waiver, `/v1/fees/{fee_key}`; for a refund, `/v1/ledger?client_id={client_id}`.
     pub location: String,
     /// Why there is no final answer yet.
     pub message: String,
@@ -85,6 +86,13 @@ impl StillRunning {
     pub fn waiver(id: WaiverId, fee_key: &str, reason: String) -> Self {
         let location = format!("/v1/fees/{fee_key}");
         Self { id: id.as_uuid(), location, message: reason, session: None }
+    }
+
+    /// The answer for a refund of `client`'s money the processor did not confirm: the refund's
+    /// ledger entry shows under the client once it is made.
+    pub fn refund(client: ClientId, reason: String) -> Self {
+        let location = format!("/v1/ledger?client_id={client}");
+        Self { id: client.as_uuid(), location, message: reason, session: None }
     }
 
     /// The answer for a credit purchase of `client` that did not finish in time.
@@ -204,6 +212,12 @@ impl From<BillingError> for ApiError {
         match error {
             BillingError::Storage(storage) => storage.into(),
             BillingError::Processor(processor) => ApiError::Unavailable(processor.to_string()),
+            BillingError::RefundUnconfirmed { client, .. } => {
+                let reason = format!(
+                    "{error}; repeat the request with the same Idempotency-Key for its outcome"
+                );
+                ApiError::Pending(Box::new(StillRunning::refund(client, reason)))
+            }
         }
     }
 }

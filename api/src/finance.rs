@@ -92,12 +92,16 @@ pub struct RefundBody {
 /// (required) names the refund: another key is another refund of the same transaction, the
 /// same key the same refund, made once. Refunds of one transaction never exceed what it took. A
 /// purchase refunded in full takes its credit back, and is refused while a session holds or used
-/// that credit.
+/// that credit. A refund not confirmed (by the processor, or by the ledger after it) may have
+/// been made: it answers `202`, and the same request with the same key finishes it.
 #[utoipa::path(post, path = "/v1/refunds", tag = "finance", request_body = RefundBody,
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, description = "required: one key, one refund")),
-    responses((status = 201, body = Entry), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 201, body = Entry),
+        (status = 202, body = crate::error::StillRunning, description = "the refund is not confirmed (the processor did not answer, or the ledger could not post it); it may have been made: repeat the request with the same Idempotency-Key for its outcome"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "credit_already_used"),
-        (status = 422, body = ErrorBody, description = "not_refundable, idempotency_key_required"), (status = 503, body = ErrorBody)),
+        (status = 422, body = ErrorBody, description = "not_refundable, idempotency_key_required"),
+        (status = 503, body = ErrorBody, description = "the ledger could not be read or written before the processor was asked: nothing was refunded")),
     security(("bearer" = [])))]
 pub async fn refund(
     State(state): State<AppState>,

@@ -11,6 +11,8 @@ use livesessions_activities::storage::ledger::{
     self, EntryKind, LedgerFilter, NewEntry, Posting, accounts,
 };
 use livesessions_activities::with_pool;
+use livesessions_api::auth::Caller;
+use livesessions_api::idempotency::derived_id;
 use livesessions_domain::{
     ClientId, Currency, FeeStatus, Money, PurchaseId, Role, SessionId, SessionSnapshot,
     SessionState,
@@ -615,6 +617,46 @@ async fn refunding_a_purchase_in_full_takes_its_unused_credit_back(backend: Back
         refund(&app, json!({"ledger_key": purchase_key, "amount_minor": 500}), "r-3").await;
     assert_eq!(status, StatusCode::CREATED, "a partial refund is a discount: {body}");
     assert_eq!(app.credits(client).await, (0, available + 1), "every credit still held");
+}
+
+/// A refund whose processor call refunds but loses its answer is not "nothing changed": it
+/// answers `202` with where to look (the purchase's credit is already taken back), and the same
+/// request with the same key finishes it, refunding once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_the_processor_does_not_confirm_answers_202_and_its_retry_refunds_once() {
+    let options =
+        TestOptions { processor_timeout: Duration::from_secs(1), ..TestOptions::default() };
+    let app = TestApp::spawn_with(Backend::Postgres, test_policy(), options).await;
+    let (client, _) = app.subscriber_and_therapist().await;
+    let (available, _) = app.credits(client).await;
+    let (status, _, bought) = purchase(&app, client, "buy-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{bought}");
+    let ledger_key = bought["ledger_key"].as_str().unwrap().to_string();
+    let finance = Caller { sub: "finance".into(), role: Role::Finance };
+    let refund_key = format!("{ledger_key}:refund:{}", derived_id(&finance, "r-lost"));
+    let lost = Fault::TimeoutAfterCharge { delay: Duration::from_secs(2) };
+    sandbox::plan_fault(&app.db, &refund_key, lost, 1).await.unwrap();
+
+    let (status, location, body) = app
+        .post_with_key(
+            "/v1/refunds",
+            &app.token(Role::Finance, "finance"),
+            json!({"ledger_key": ledger_key}),
+            "r-lost",
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(location.as_deref(), Some(format!("/v1/ledger?client_id={client}").as_str()));
+    assert_eq!(payments_under(&app, &refund_key).await.len(), 1, "the processor refunded");
+    assert!(ledger_under(&app, &refund_key).await.is_empty(), "not posted yet");
+    assert_eq!(app.credits(client).await, (available, 0), "the credit is taken back");
+
+    let (status, body) = refund(&app, json!({"ledger_key": ledger_key}), "r-lost").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["key"], refund_key.as_str());
+    assert_eq!(payments_under(&app, &refund_key).await.len(), 1, "refunded once");
+    assert_eq!(ledger_under(&app, &refund_key).await.len(), 1);
+    assert_eq!(app.credits(client).await, (available, 0));
 }
 
 /// Issue 11, defect 4: an insurance authorization's ledger transaction names the session after
