@@ -55,12 +55,7 @@ async fn tokens_of_an_identity_provider_are_verified_by_kid() {
         audience: Some(AUDIENCE.into()),
         ..AuthSettings::default()
     };
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        test_policy(),
-        TestOptions { auth, ..Default::default() },
-    )
-    .await;
+    let app = spawn_trusting(auth).await;
     let accepted = [
         ("RS256, PEM", signed(Algorithm::RS256, "rsa-1", "rsa-1", json!({}))),
         ("RS256, JWKS", signed(Algorithm::RS256, "rsa-2", "rsa-2", json!({}))),
@@ -137,12 +132,7 @@ async fn keys_of_a_jwks_url_rotate_without_a_restart() {
         audience: Some(AUDIENCE.into()),
         ..AuthSettings::default()
     };
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        test_policy(),
-        TestOptions { auth, ..Default::default() },
-    )
-    .await;
+    let app = spawn_trusting(auth).await;
     let old = signed(Algorithm::RS256, "rsa-2", "rsa-2", json!({}));
     let new = signed(Algorithm::ES256, "ec-1", "ec-1", json!({}));
     let status = |token: String| {
@@ -165,4 +155,10 @@ async fn keys_of_a_jwks_url_rotate_without_a_restart() {
     assert_eq!(code, StatusCode::UNAUTHORIZED, "the retired key: {body}");
     assert_eq!(body["error"]["message"], "the bearer token's kid names no key this service trusts");
     assert_eq!(status(new).await, StatusCode::OK);
+}
+
+/// The app on SQLite, verifying bearer tokens as `auth` says.
+async fn spawn_trusting(auth: AuthSettings) -> TestApp {
+    TestApp::spawn_with(Backend::Sqlite, test_policy(), TestOptions { auth, ..Default::default() })
+        .await
 }
