@@ -127,7 +127,8 @@ fn usable(value: serde_json::Value) -> Result<(String, PublicKey), String> {
 /// The path of a test-only key of `tests/keys/`.
 #[cfg(test)]
 pub(crate) fn test_key_file(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/keys").join(name)
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    Path::new(&dir).join("../tests/keys").join(name)
 }
 
 #[cfg(test)]

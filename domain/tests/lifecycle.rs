@@ -491,7 +491,10 @@ fn the_readme_state_diagram_is_the_machines() {
         assert!(reached.contains(state.as_str()), "{state} is never reached");
     }
     let diagram = mermaid(&edges);
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    // Read when the test runs (not baked in at build time), so a shared build cache never
+    // points it at another checkout.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    let path = std::path::Path::new(&dir).join("../README.md");
     let readme = std::fs::read_to_string(&path).expect("README.md");
     let (start, end) = ("<!-- state-diagram:start -->\n", "<!-- state-diagram:end -->");
     let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) else {

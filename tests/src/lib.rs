@@ -34,10 +34,19 @@ pub enum Backend {
     Sqlite,
 }
 
+/// This crate's folder (`tests/`), as `cargo test` tells the running test: read when the test
+/// runs, not baked in at build time, so a build cache shared between checkouts never points a
+/// test at another checkout's files.
+pub fn crate_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+}
+
 fn temporal_cli() -> PathBuf {
     match std::env::var_os("LIVESESSIONS_TEMPORAL_CLI") {
         Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/temporal/bin/temporal"),
+        None => crate_dir().join("../.tools/temporal/bin/temporal"),
     }
 }
 
@@ -127,7 +136,7 @@ impl TestDatabase {
             Backend::Postgres => "postgres",
             Backend::Sqlite => "sqlite",
         };
-        let every = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(dialect);
+        let every = crate_dir().join("../migrations").join(dialect);
         let earlier = std::env::temp_dir().join(format!("ls-migrations-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&earlier).expect("a folder for the earlier migrations");
         for file in std::fs::read_dir(&every).expect("the migrations") {
@@ -813,7 +822,7 @@ impl TestApp {
 
 /// Where recorded histories are kept: `tests/histories/`.
 pub fn histories_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("histories")
+    crate_dir().join("histories")
 }
 
 impl TestApp {

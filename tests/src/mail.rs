@@ -41,9 +41,8 @@ impl MailServer {
 
     /// Starts it (again) and waits until it accepts connections.
     pub fn start(&mut self) {
-        let pythonpath = std::env::var("LIVESESSIONS_TEST_PYTHONPATH").unwrap_or_else(|_| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/python").to_string()
-        });
+        let pythonpath = std::env::var("LIVESESSIONS_TEST_PYTHONPATH")
+            .unwrap_or_else(|_| crate::crate_dir().join("../.tools/python").display().to_string());
         let mut command = Command::new("python3");
         command
             .args([

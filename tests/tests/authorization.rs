@@ -80,7 +80,7 @@ const MATRIX: &[(&str, [&str; 6])] = &[
 /// The operations the router serves, read from its source (`api/src/lib.rs`): each
 /// `.route("<path>", …)` with the methods named in it.
 fn router_operations() -> BTreeSet<String> {
-    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api/src/lib.rs"))
+    let source = std::fs::read_to_string(livesessions_tests::crate_dir().join("../api/src/lib.rs"))
         .expect("the router's source");
     let mut operations = BTreeSet::new();
     for route in source.split(".route(").skip(1) {

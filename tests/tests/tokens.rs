@@ -9,7 +9,7 @@ use livesessions_api::{AuthSettings, PublicKeyAlgorithm, PublicKeySettings};
 use livesessions_tests::{Backend, TestApp, TestOptions, test_policy};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ const AUDIENCE: &str = "livesessions";
 
 /// A test-only key of `tests/keys/`.
 fn key_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("keys").join(name)
+    livesessions_tests::crate_dir().join("keys").join(name)
 }
 
 /// A token of the service `sub` from the identity provider, with `extra` claims added or
