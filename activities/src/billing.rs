@@ -408,6 +408,7 @@ fn revenue(kind: FeeKind) -> &'static str {
     match kind {
         FeeKind::LateCancelFee => accounts::LATE_CANCEL_FEES,
         FeeKind::NoShowFee => accounts::NO_SHOW_FEES,
+        FeeKind::Copay => accounts::COPAYS,
     }
 }
 
@@ -415,6 +416,7 @@ fn entry_kind(kind: FeeKind) -> EntryKind {
     match kind {
         FeeKind::LateCancelFee => EntryKind::LateCancelFee,
         FeeKind::NoShowFee => EntryKind::NoShowFee,
+        FeeKind::Copay => EntryKind::Copay,
     }
 }
 
@@ -507,8 +509,7 @@ impl Billing {
         _ctx: ActivityContext,
         movement: CreditMove,
     ) -> Result<(), ActivityError> {
-        credits::settle(&self.db, movement.session_id, movement.credit_id, movement.to, Utc::now())
-            .await?;
+        credits::settle(&self.db, &movement, Utc::now()).await?;
         Ok(())
     }
 

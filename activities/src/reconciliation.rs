@@ -1,7 +1,7 @@
 //! Reconciliation: one UTC day of the ledger against the payment processor's records — what
 //! matches, what is missing on either side, amounts that differ, fees left owed (and those
 //! the processor did collect), owed fees collected, waived or written off, and the insurance
-//! authorizations of the day — with totals by kind and currency. Entries near midnight are looked up a day either side, so a charge the
+//! authorizations and claims receivable of the day — with totals by kind and currency. Entries near midnight are looked up a day either side, so a charge the
 //! processor dated 23:59:59 and the ledger 00:00:00 still matches; a ledger movement still
 //! unmatched, and every fee still owed, is then looked up at the processor by its key.
 
@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, HashSet};
 pub struct Line {
     /// The idempotency key (ledger and processor alike).
     pub key: String,
-    /// `credit_purchase`, `late_cancel_fee`, `no_show_fee`, `refund`, or `charge` for a
-    /// processor record the ledger does not know.
+    /// `credit_purchase`, `late_cancel_fee`, `no_show_fee`, `copay`, `insurance_claim`,
+    /// `refund`, or `charge` for a processor record the ledger does not know.
     pub kind: String,
     /// Whose money.
     pub client_id: ClientId,
@@ -94,6 +94,9 @@ pub struct Report {
     /// Sessions insurance clients authorized that day, at their estimate (`amount_minor`), each
     /// with the session after which they did: the insurer's side, for claims.
     pub authorizations: Vec<Line>,
+    /// Claims receivable recorded that day: the insurer's part (price less copay) of each
+    /// insurance session that took place, keyed `<workflow id>:insurance_claim:<credit>`.
+    pub claims: Vec<Line>,
     /// Ledger money of the day by kind and currency (collected and owed).
     pub totals: Vec<Total>,
 }
@@ -188,6 +191,7 @@ pub async fn reconcile(
         written_off: Vec::new(),
         fee_collection: Vec::new(),
         authorizations: Vec::new(),
+        claims: Vec::new(),
         totals: Vec::new(),
     };
     let mut totals: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
@@ -201,10 +205,13 @@ pub async fn reconcile(
     for entry in entries.iter().filter(|e| in_day(e.occurred_at)) {
         let through_processor = money_on(entry, |a| a == accounts::PROCESSOR);
         let on_receivable = money_on(entry, is_receivable);
-        // Counted once: money through the processor, else what was owed or settled.
+        let claimed = money_on(entry, |a| a == accounts::CLAIMS_RECEIVABLE);
+        // Counted once: money through the processor, else what was owed or settled, else what
+        // an insurer owes.
         let headline = through_processor
             .clone()
-            .or_else(|| on_receivable.clone().map(|(currency, amount)| (currency, amount.abs())));
+            .or_else(|| on_receivable.clone().map(|(currency, amount)| (currency, amount.abs())))
+            .or_else(|| claimed.clone());
         if let Some((currency, amount)) = headline {
             let total = totals.entry((entry.kind.to_string(), currency)).or_default();
             *total = (total.0 + 1, total.1 + amount);
@@ -255,6 +262,9 @@ pub async fn reconcile(
         }
         if let Some((currency, amount)) = money_on(entry, is_copay_authorized) {
             report.authorizations.push(ledger_line(entry, currency, amount));
+        }
+        if let Some((currency, amount)) = claimed {
+            report.claims.push(ledger_line(entry, currency, amount));
         }
     }
     for payment in payments.iter().filter(|p| in_day(p.created_at)) {

@@ -19,7 +19,7 @@ use crate::notice::{Invite, InviteMethod, Notice};
 use crate::policy::delta;
 use crate::{
     BookingRequest, Coverage, CreditId, CreditStatus, CreditUse, Fee, FeeKind, FeeStatus, Joined,
-    Modality, NextAuthorization, Outcome, Party, Policy, Refusal, RefusalCode, SessionId,
+    Modality, Money, NextAuthorization, Outcome, Party, Policy, Refusal, RefusalCode, SessionId,
     SessionSnapshot, SessionState, SessionTerms, StateChange,
 };
 use chrono::{DateTime, TimeDelta, Utc};
@@ -164,7 +164,7 @@ pub struct Ending {
     pub outcome: Outcome,
     /// Where the reserved credit goes.
     pub credit: CreditStatus,
-    /// The fee charged, if any: the session's full price.
+    /// The fee charged, if any: the session's full price, or an insurance session's copay.
     pub fee: Option<FeeKind>,
     /// What the client is told.
     pub notice: Option<Notice>,
@@ -208,7 +208,7 @@ pub enum Effect {
     OpenRoom,
     /// Move the reserved credit; then [`Session::credit_settled`].
     SettleCredit(CreditStatus),
-    /// Charge the session's price as a fee, under [`Session::fee_key`]; then
+    /// Charge [`Session::fee_amount`] as a fee, under [`Session::fee_key`]; then
     /// [`Session::fee_recorded`].
     ChargeFee(FeeKind),
     /// Record the next session's authorization, under [`Session::authorization_key`].
@@ -478,7 +478,7 @@ impl Session {
                 None => Err(Refusal::new(
                     RefusalCode::SessionStateConflict,
                     format!(
-                        "the session is {state}: only a completed insurance session offers the next session's authorization"
+                        "the session is {state}: the next session's authorization is offered once an insurance session has used its authorization (completed, client no-show, late cancellation)"
                     ),
                 )),
             },
@@ -540,6 +540,15 @@ impl Session {
         let at = |at: DateTime<Utc>, event| {
             if at <= now { Ok(event) } else { Err(Some(Deadline { at, event })) }
         };
+        if s.outcome.is_some() {
+            // Ended: only the offer of the next insurance session's authorization is open.
+            return match &s.next_authorization {
+                Some(next) if next.authorized_at.is_none() && !next.lapsed => {
+                    at(next.authorize_by, Event::AuthorizationWindowClosed)
+                }
+                _ => Err(None),
+            };
+        }
         match s.state {
             SessionState::Requested => at(s.confirm_by, Event::ConfirmationWindowClosed),
             SessionState::Confirmed => {
@@ -556,17 +565,9 @@ impl Session {
             }
             SessionState::InProgress if self.room_ended => Ok(Event::RoomEnded),
             SessionState::InProgress => at(self.completes_by(), Event::CompletionMarginElapsed),
-            SessionState::ProviderNoShow | SessionState::ProviderUnavailable
-                if s.outcome.is_none() =>
-            {
+            SessionState::ProviderNoShow | SessionState::ProviderUnavailable => {
                 at(self.offer_lapses_at.unwrap_or(now), Event::RescheduleOfferLapsed)
             }
-            SessionState::Completed => match &s.next_authorization {
-                Some(next) if next.authorized_at.is_none() && !next.lapsed => {
-                    at(next.authorize_by, Event::AuthorizationWindowClosed)
-                }
-                _ => Err(None),
-            },
             _ => Err(None),
         }
     }
@@ -621,10 +622,37 @@ impl Session {
                 (S::ProviderUnavailable, C::Released, None, Some(Notice::RescheduleOfferLapsed))
             }
             Outcome::RoomEnded | Outcome::CompletionMarginElapsed => {
-                (S::Completed, C::Consumed, None, None)
+                (S::Completed, C::Consumed, self.copay_due(), None)
             }
         };
         Ending { state, outcome, credit, fee: charge, notice }
+    }
+
+    /// An insurance session that took place collects the client's share, the estimate they
+    /// authorized, once (nothing when the plan's copay is zero).
+    fn copay_due(&self) -> Option<FeeKind> {
+        let copay = self.terms.estimate.filter(|e| e.amount_minor > 0);
+        (self.snapshot.coverage == Coverage::Insurance && copay.is_some()).then_some(FeeKind::Copay)
+    }
+
+    /// What a fee of `kind` charges: the session's full price for a late cancellation or a
+    /// no-show, the estimate for a copay.
+    pub fn fee_amount(&self, kind: FeeKind) -> Money {
+        match kind {
+            FeeKind::LateCancelFee | FeeKind::NoShowFee => self.terms.price,
+            FeeKind::Copay => {
+                self.terms.estimate.unwrap_or(Money::new(0, self.terms.price.currency))
+            }
+        }
+    }
+
+    /// The claim receivable recorded with an insurance session's authorization when it moves to
+    /// `to`: the insurer's part ([`SessionTerms::insurer_part`]) once the session took place
+    /// (consumed); nothing otherwise, nor when that part is zero.
+    pub fn insurer_claim(&self, to: CreditStatus) -> Option<Money> {
+        let took_place = to == CreditStatus::Consumed;
+        let insured = self.snapshot.coverage == Coverage::Insurance;
+        self.terms.insurer_part().filter(|part| took_place && insured && part.amount_minor > 0)
     }
 
     /// Decides the change in flight at `now`, judged on the state as it now is. A refusal
@@ -724,7 +752,8 @@ impl Session {
     /// A fee was charged (or left outstanding) under [`Session::fee_key`].
     pub fn fee_recorded(&mut self, kind: FeeKind, status: FeeStatus, at: DateTime<Utc>) {
         let key = self.fee_key(kind);
-        self.snapshot.fees.push(Fee { kind, amount: self.terms.price, key, status, at });
+        let amount = self.fee_amount(kind);
+        self.snapshot.fees.push(Fee { kind, amount, key, status, at });
         self.snapshot.version += 1;
     }
 
@@ -735,10 +764,15 @@ impl Session {
             Transition::End(ending) => {
                 self.snapshot.outcome = Some(ending.outcome);
                 self.enter(ending.state, now);
-                let estimate = self.terms.estimate.filter(|_| {
-                    ending.state == SessionState::Completed
-                        && self.snapshot.coverage == Coverage::Insurance
-                });
+                // The client's authorization is used up (the session took place, or was lost
+                // to a no-show or a late cancellation): the next one is offered at once. An
+                // authorization released by the ending comes back to the client instead.
+                let used =
+                    matches!(ending.credit, CreditStatus::Consumed | CreditStatus::Forfeited);
+                let estimate = self
+                    .terms
+                    .estimate
+                    .filter(|_| used && self.snapshot.coverage == Coverage::Insurance);
                 if let Some(estimate) = estimate {
                     let authorize_by = now + delta(self.policy.reauthorization_window);
                     self.snapshot.next_authorization = Some(NextAuthorization {
@@ -788,17 +822,26 @@ impl Session {
         self.snapshot.enter(state, at);
     }
 
-    /// What the client is told once `transition` is applied, and the key it is posted under.
-    pub fn notice_after(&self, transition: &Transition) -> Option<(Notice, String)> {
+    /// What the client is told once `transition` is applied, each with the key it is posted
+    /// under: the notice of the step, then, when an ending offers it, the prompt to authorize
+    /// the next insurance session.
+    pub fn notices_after(&self, transition: &Transition) -> Vec<(Notice, String)> {
+        let keyed = |notice: Notice| (notice, self.notice_key(&notice));
+        let mut notices: Vec<(Notice, String)> =
+            self.notice_after(transition).into_iter().collect();
+        if let (Transition::End(_), Some(next)) = (transition, &self.snapshot.next_authorization) {
+            notices.push(keyed(Notice::AuthorizationPrompt {
+                estimate: next.estimate,
+                authorize_by: next.authorize_by,
+            }));
+        }
+        notices
+    }
+
+    /// The notice of the step itself, and its key.
+    fn notice_after(&self, transition: &Transition) -> Option<(Notice, String)> {
         let notice = match transition {
             Transition::Confirm => Notice::Confirmed,
-            Transition::End(Ending { state: SessionState::Completed, .. }) => {
-                let next = self.snapshot.next_authorization.as_ref()?;
-                Notice::AuthorizationPrompt {
-                    estimate: next.estimate,
-                    authorize_by: next.authorize_by,
-                }
-            }
             Transition::End(ending) => ending.notice?,
             Transition::Reschedule { .. } => Notice::Rescheduled,
             Transition::Absence(SessionState::ProviderNoShow) => Notice::ProviderNoShow,

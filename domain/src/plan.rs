@@ -60,8 +60,19 @@ fn default_period() -> Duration {
 pub struct SessionTerms {
     /// The full session cost: the late-cancellation and no-show fee.
     pub price: Money,
-    /// For insurance: the client's estimated charge for a session of this length.
+    /// For insurance: the client's estimated charge for a session of this length (the copay
+    /// collected when it takes place; the rest of the price is claimed from the insurer).
     pub estimate: Option<Money>,
+}
+
+impl SessionTerms {
+    /// The insurer's part of a session that took place: the price less the client's estimate.
+    /// `None` without an estimate (not insurance).
+    pub fn insurer_part(&self) -> Option<Money> {
+        self.estimate.map(|copay| {
+            Money::new((self.price.amount_minor - copay.amount_minor).max(0), self.price.currency)
+        })
+    }
 }
 
 impl Plan {
@@ -101,6 +112,12 @@ impl Plan {
             {
                 return problem(format!(
                     "length {} has an invalid minutes, price or copay",
+                    length.minutes
+                ));
+            }
+            if length.copay_minor.is_some_and(|c| c > length.price_minor) {
+                return problem(format!(
+                    "length {}: copay_minor is more than price_minor (the insurer's part would be negative)",
                     length.minutes
                 ));
             }
@@ -201,6 +218,14 @@ mod tests {
             "lengths": [{"minutes": 45, "price_minor": 100}], "credits": 1}});
         let error = serde_json::from_value::<Plans>(json).unwrap_err();
         assert!(error.to_string().contains("copay_minor"), "{error}");
+    }
+
+    #[test]
+    fn a_copay_above_the_price_is_refused() {
+        let json = serde_json::json!({"p": {"coverage": "insurance", "currency": "USD", "modalities": ["video"],
+            "lengths": [{"minutes": 45, "price_minor": 100, "copay_minor": 101}], "credits": 1}});
+        let error = serde_json::from_value::<Plans>(json).unwrap_err();
+        assert!(error.to_string().contains("insurer's part would be negative"), "{error}");
     }
 
     #[test]

@@ -181,11 +181,14 @@ pub enum FeeKind {
     LateCancelFee,
     /// The client did not join.
     NoShowFee,
+    /// An insurance session took place: the client's share (the estimate they authorized).
+    Copay,
 }
 
 text_enum!(FeeKind, "fee kind", {
     LateCancelFee => "late_cancel_fee",
     NoShowFee => "no_show_fee",
+    Copay => "copay",
 });
 
 /// Whether a fee was collected.
@@ -208,7 +211,7 @@ text_enum!(FeeStatus, "fee status", {
 pub struct Fee {
     /// Why.
     pub kind: FeeKind,
-    /// How much: the full session cost.
+    /// How much: the full session cost, or for a copay the estimate the client authorized.
     pub amount: Money,
     /// `<workflow id>:<step>`: the same key never moves money twice.
     pub key: String,
@@ -218,7 +221,8 @@ pub struct Fee {
     pub at: DateTime<Utc>,
 }
 
-/// The next insurance session's authorization, offered after a completed session.
+/// The next insurance session's authorization, offered after an ending that used the session's
+/// authorization (completed, client no-show, late cancellation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NextAuthorization {
@@ -323,7 +327,8 @@ pub struct SessionSnapshot {
     pub outcome: Option<Outcome>,
     /// Fees charged (late cancellation, no-show); never for a provider's absence.
     pub fees: Vec<Fee>,
-    /// For insurance, after completion: the next session's estimate and authorization.
+    /// For insurance, after an ending that used the authorization: the next session's estimate
+    /// and authorization.
     pub next_authorization: Option<NextAuthorization>,
     /// Every state change, oldest first.
     pub history: Vec<StateChange>,

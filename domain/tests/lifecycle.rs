@@ -182,7 +182,7 @@ impl World {
             }
         }
         self.session.apply(&transition, self.now);
-        if let Some((notice, key)) = self.session.notice_after(&transition) {
+        for (notice, key) in self.session.notices_after(&transition) {
             assert!(self.notices.insert(key.clone()), "notice key {key} ({notice:?}) posted twice");
         }
     }
@@ -243,15 +243,22 @@ impl World {
         for (kind, outcome, state) in &self.fee_outcomes {
             match (kind, outcome) {
                 (FeeKind::NoShowFee, Some(Outcome::ClientDidNotJoin)) => {}
+                (FeeKind::Copay, Some(Outcome::RoomEnded | Outcome::CompletionMarginElapsed)) => {
+                    assert_eq!(new.coverage, Coverage::Insurance, "a copay only for insurance");
+                }
                 (FeeKind::LateCancelFee, Some(Outcome::ClientCancelledLate) | None) => {
                     assert_eq!(*state, SessionState::Confirmed, "late only once confirmed");
                 }
                 other => panic!("a fee that the rules never charge: {other:?}"),
             }
         }
+        for fee in &new.fees {
+            let amount = if fee.kind == FeeKind::Copay { usd(2_500) } else { usd(8_500) };
+            assert_eq!(fee.amount, amount, "a copay is the estimate, any other fee the price");
+        }
         let reserved = self.credits.values().filter(|s| **s == CreditStatus::Reserved).count();
-        if self.session.is_finished() || new.state == SessionState::Completed {
-            assert_eq!(reserved, 0, "a finished session holds no credit: {:?}", self.credits);
+        if self.session.is_finished() || new.outcome.is_some() {
+            assert_eq!(reserved, 0, "an ended session holds no credit: {:?}", self.credits);
         } else {
             assert_eq!(reserved, 1, "a live session holds exactly one credit: {:?}", self.credits);
         }
@@ -266,19 +273,29 @@ impl World {
             Outcome::CompletionMarginElapsed,
         ];
         if let Some(outcome) = new.outcome.filter(|o| no_fee_outcomes.contains(o)) {
+            let took_place =
+                matches!(outcome, Outcome::RoomEnded | Outcome::CompletionMarginElapsed);
             let last_round = format!(":r{}", self.session.round());
-            assert!(
-                !new.fees.iter().any(|f| f.key.ends_with(&last_round)),
-                "no fee for {outcome}: {:?}",
-                new.fees
-            );
-            let expected =
-                if matches!(outcome, Outcome::RoomEnded | Outcome::CompletionMarginElapsed) {
-                    CreditStatus::Consumed
-                } else {
-                    CreditStatus::Released
-                };
+            let kinds: Vec<FeeKind> =
+                new.fees.iter().filter(|f| f.key.ends_with(&last_round)).map(|f| f.kind).collect();
+            let copay = took_place && new.coverage == Coverage::Insurance;
+            let expected_kinds = if copay { vec![FeeKind::Copay] } else { Vec::new() };
+            assert_eq!(kinds, expected_kinds, "the fees of the last round after {outcome}");
+            let expected = if took_place { CreditStatus::Consumed } else { CreditStatus::Released };
             assert_eq!(new.credit.map(|c| c.status), Some(expected), "the credit after {outcome}");
+        }
+        // An insurance client whose authorization an ending used up is offered the next one;
+        // one whose authorization came back is not (they can book with it at once).
+        if let Some(credit) = new.credit.filter(|_| new.outcome.is_some()) {
+            let used = matches!(credit.status, CreditStatus::Consumed | CreditStatus::Forfeited);
+            let offered = new.next_authorization.is_some();
+            assert_eq!(
+                offered,
+                used && new.coverage == Coverage::Insurance,
+                "the next authorization after {:?} with the credit {:?}",
+                new.outcome,
+                credit.status
+            );
         }
     }
 }
@@ -332,6 +349,18 @@ proptest! {
             world.check(&before);
         }
     }
+}
+
+/// The insurer's part is claimed once the session took place, never for a lost or returned
+/// authorization, and never for a session paid with a credit.
+#[test]
+fn the_insurer_is_claimed_only_for_a_session_that_took_place() {
+    let insured = World::new(TimeDelta::hours(30), Coverage::Insurance, false).session;
+    assert_eq!(insured.insurer_claim(CreditStatus::Consumed), Some(usd(6_000)));
+    assert_eq!(insured.insurer_claim(CreditStatus::Forfeited), None);
+    assert_eq!(insured.insurer_claim(CreditStatus::Released), None);
+    let subscribed = World::new(TimeDelta::hours(30), Coverage::Subscription, false).session;
+    assert_eq!(subscribed.insurer_claim(CreditStatus::Consumed), None);
 }
 
 /// A session moved away and back charges a second late fee under a new key, and reminds again.

@@ -109,7 +109,17 @@ async fn insurance_path_with_reauthorization(backend: Backend) {
     let next = app.book(client, provider, Utc::now() + TimeDelta::days(2)).await;
     assert_eq!(next.credit.map(|c| c.status), Some(CreditStatus::Reserved));
     assert_eq!(app.credits(client).await, (0, 1));
-    assert!(app.charges(session.id).await.is_empty(), "insurance sessions charge no fee");
+    // The copay (the estimate) is collected once; the rest of the price is claimed from the
+    // insurer (see tests/tests/insurance.rs for the rest of insurance's money).
+    let credit = session.credit.expect("the authorization held").id;
+    let wf = &session.workflow_id;
+    assert_eq!(
+        app.charges(session.id).await,
+        [
+            ("insurance_claim".to_string(), 4_500, format!("{wf}:insurance_claim:{credit}")),
+            ("copay".to_string(), 2_000, format!("{wf}:copay:r0")),
+        ]
+    );
     app.check_histories("insurance_path_with_reauthorization").await;
 }
 

@@ -101,7 +101,7 @@ pub enum HoldOutcome {
 }
 
 /// Moves the credit a session holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditMove {
     /// The session holding the credit.
     pub session_id: SessionId,
@@ -109,6 +109,10 @@ pub struct CreditMove {
     pub credit_id: CreditId,
     /// Where it goes: `released`, `consumed` or `forfeited`.
     pub to: CreditStatus,
+    /// For an insurance session that took place: the insurer's part, recorded as a claim
+    /// receivable with the consumption.
+    #[serde(default)]
+    pub claim: Option<Money>,
 }
 
 /// A new time for a session: its slot is held (or refused) and, for a late change, a second

@@ -431,7 +431,7 @@ async fn carry_out(ctx: &Ctx, transition: Transition) -> WorkflowResult<()> {
     let (before, starts_before) =
         ctx.state(|s| (s.session.snapshot().state, s.session.snapshot().starts_at));
     ctx.state_mut(|s| s.session.apply(&transition, at));
-    if let Some((notice, key)) = ctx.state(|s| s.session.notice_after(&transition)) {
+    for (notice, key) in ctx.state(|s| s.session.notices_after(&transition)) {
         ctx.state_mut(|s| s.tell(notice, key));
     }
     let (state, starts_at) =
@@ -461,7 +461,7 @@ async fn perform(ctx: &Ctx, effect: Effect) -> WorkflowResult<()> {
                     client_id: session.client_id,
                     session_id: session.id,
                     kind,
-                    amount: s.session.terms().price,
+                    amount: s.session.fee_amount(kind),
                 }
             });
             let status = charge_fee(ctx, charge).await?;
@@ -492,13 +492,16 @@ async fn perform(ctx: &Ctx, effect: Effect) -> WorkflowResult<()> {
     }
 }
 
-/// Moves the session's reserved credit to `to`.
+/// Moves the session's reserved credit to `to`; an insurance session that took place records
+/// the insurer's part as a claim receivable in the same step.
 async fn settle_credit(ctx: &Ctx, to: CreditStatus) -> WorkflowResult<()> {
-    let (session_id, held) = ctx.state(|s| (s.session.snapshot().id, s.session.snapshot().credit));
+    let (session_id, held, claim) = ctx.state(|s| {
+        (s.session.snapshot().id, s.session.snapshot().credit, s.session.insurer_claim(to))
+    });
     let Some(held) = held.filter(|c| c.status == CreditStatus::Reserved) else {
         return Ok(());
     };
-    let movement = CreditMove { session_id, credit_id: held.id, to };
+    let movement = CreditMove { session_id, credit_id: held.id, to, claim };
     ctx.execute_activity(
         BillingActivities::settle_credit,
         movement,
@@ -509,7 +512,7 @@ async fn settle_credit(ctx: &Ctx, to: CreditStatus) -> WorkflowResult<()> {
     Ok(())
 }
 
-/// Charges a fee of the session's full cost, once per key, for the processor and the ledger
+/// Charges a fee (the session's full cost, or an insurance session's copay), once per key, for the processor and the ledger
 /// alike. A declined card leaves it outstanding; a processor that stays unreachable through the
 /// bounded retries leaves it outstanding too, never lost.
 async fn charge_fee(

@@ -10,7 +10,7 @@ use super::{Db, StorageError, WriteTx, parse_column};
 use crate::{execute_in, with_pool, with_tx};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, Coverage, CreditId, CreditStatus, Money, SessionId};
-use livesessions_workflows::activities::AuthorizationGrant;
+use livesessions_workflows::activities::{AuthorizationGrant, CreditMove};
 use uuid::Uuid;
 
 /// What a row is: a session credit, or an insurance client's authorization of a session.
@@ -470,15 +470,16 @@ pub async fn revoke_purchased(
     Ok(true)
 }
 
-/// Moves the credit held by `session` to `to`: `released` makes it available again. Idempotent:
-/// a credit already moved (or never held by this session) is left as it is.
+/// Moves the credit its session holds to where `movement` says: `released` makes it available
+/// again. An insurance session that took place posts its claim receivable (the insurer's part)
+/// in the same transaction, under `<workflow id>:insurance_claim:<credit>`. Idempotent: a credit
+/// already moved (or never held by this session) is left as it is.
 pub async fn settle(
     db: &Db,
-    session: SessionId,
-    credit: CreditId,
-    to: CreditStatus,
+    movement: &CreditMove,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
+    let CreditMove { session_id: session, credit_id: credit, to, claim } = *movement;
     let (status, holder, step, kind, sink) = match to {
         CreditStatus::Released => {
             ("available", None, "credit_release", EntryKind::CreditRelease, None)
@@ -529,6 +530,20 @@ pub async fn settle(
             postings: postings.into(),
         };
         ledger::post(&mut tx, &entry, now).await?;
+        if let Some(claim) = claim {
+            let key = format!("{}:insurance_claim:{credit}", session.workflow_id());
+            let postings =
+                Posting::money(accounts::CLAIMS_RECEIVABLE, accounts::INSURED_SESSIONS, claim);
+            let entry = NewEntry {
+                key: &key,
+                kind: EntryKind::InsuranceClaim,
+                client_id: client,
+                session_id: Some(session),
+                processor_ref: None,
+                postings: postings.into(),
+            };
+            ledger::post(&mut tx, &entry, now).await?;
+        }
     }
     tx.commit().await
 }

@@ -36,6 +36,10 @@ pub enum EntryKind {
     LateCancelFee,
     /// A no-show fee, charged or outstanding.
     NoShowFee,
+    /// An insurance session's copay (the client's share), charged or outstanding.
+    Copay,
+    /// The insurer's part of an insurance session that took place: a claim receivable.
+    InsuranceClaim,
     /// Money given back through the processor.
     Refund,
     /// A bought credit taken back because its purchase was refunded.
@@ -60,6 +64,8 @@ text_enum!(EntryKind, "ledger entry kind", {
     InsuranceAuthorization => "insurance_authorization",
     LateCancelFee => "late_cancel_fee",
     NoShowFee => "no_show_fee",
+    Copay => "copay",
+    InsuranceClaim => "insurance_claim",
     Refund => "refund",
     CreditRevoke => "credit_revoke",
     CreditExpire => "credit_expire",
@@ -93,6 +99,12 @@ pub mod accounts {
     pub const LATE_CANCEL_FEES: &str = "revenue:late_cancel_fees";
     /// Revenue from no-show fees.
     pub const NO_SHOW_FEES: &str = "revenue:no_show_fees";
+    /// Revenue from insurance clients' copays.
+    pub const COPAYS: &str = "revenue:copays";
+    /// What insurers owe for sessions that took place: claims not yet paid.
+    pub const CLAIMS_RECEIVABLE: &str = "insurance:claims_receivable";
+    /// Revenue from the insurer's part of insured sessions.
+    pub const INSURED_SESSIONS: &str = "revenue:insured_sessions";
     /// Estimates insurance clients authorized (the insurer's side).
     pub const COPAY_ESTIMATES: &str = "insurance:copay_estimates";
     /// Fees finance waived (given up on purpose; offsets fee revenue).
