@@ -43,6 +43,9 @@ enum Command {
     Worker,
     /// The HTTP API only.
     Api,
+    /// Checks the Temporal namespace and registers the session search attributes it lacks
+    /// (idempotent; run it once per cluster and namespace before the worker and the API).
+    Setup,
     /// Applies the database migrations and exits.
     Migrate,
     /// Reconciles one UTC day of the ledger against the payment processor.
@@ -83,6 +86,18 @@ async fn main() -> anyhow::Result<()> {
             let api = app.bind_api().await?;
             tracing::info!(addr = %api.local_addr(), "API listening");
             api.serve(shutdown_signal()).await
+        }
+        Command::Setup => {
+            let namespace = &settings.temporal.namespace;
+            let client = livesessions_worker::connect(&settings.temporal).await?;
+            let report = livesessions_worker::setup::setup(&client, namespace).await?;
+            println!(
+                "namespace {namespace:?} at {}: search attributes registered now: [{}]; already there: [{}]",
+                settings.temporal.address,
+                report.registered.join(", "),
+                report.present.join(", ")
+            );
+            Ok(())
         }
         Command::Migrate => {
             let db = Db::connect(&settings.database.url).await?;

@@ -88,14 +88,14 @@ impl ApiServer {
 
 impl Application {
     /// Reads the bearer-token keys, then connects to the database (applying migrations) and to
-    /// Temporal.
+    /// Temporal, refusing a namespace that is missing or lacks the session search attributes
+    /// (`livesessions setup` registers them).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keys = JwtKeys::from_settings(&settings.auth)?;
         let db = Db::connect(&settings.database.url).await?;
         db.migrate().await?;
-        let client = livesessions_worker::connect(&settings.temporal).await.map_err(|e| {
-            anyhow::anyhow!("cannot reach Temporal at {}: {e}", settings.temporal.address)
-        })?;
+        let client = livesessions_worker::connect(&settings.temporal).await?;
+        livesessions_worker::setup::check(&client, &settings.temporal.namespace).await?;
         Ok(Self { settings, keys, db, client })
     }
 

@@ -1,6 +1,6 @@
 //! `temporal server start-dev`, started as a child process with the session search attributes
-//! registered. The run command keeps its store in a file; the tests keep it in memory and use a
-//! free port each.
+//! registered (or bare, as a real cluster starts, for `livesessions setup` to register them). The
+//! run command keeps its store in a file; the tests keep it in memory and use a free port each.
 
 use livesessions_workflows::search_attributes;
 use std::net::{TcpListener, TcpStream};
@@ -39,8 +39,19 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 impl DevServer {
-    /// Starts the server and waits until its frontend accepts connections.
+    /// Starts the server with the session search attributes and waits until its frontend
+    /// accepts connections.
     pub fn start(options: &DevServerOptions) -> anyhow::Result<Self> {
+        Self::launch(options, true)
+    }
+
+    /// Starts the server without the session search attributes (a fresh cluster, on which the
+    /// worker and the API refuse to start until `livesessions setup` registers them).
+    pub fn start_bare(options: &DevServerOptions) -> anyhow::Result<Self> {
+        Self::launch(options, false)
+    }
+
+    fn launch(options: &DevServerOptions, with_search_attributes: bool) -> anyhow::Result<Self> {
         if !options.cli.is_file() {
             anyhow::bail!(
                 "the temporal CLI is not at {} (the run and test commands install it there)",
@@ -61,8 +72,10 @@ impl DevServer {
         if let Some(file) = &options.db_file {
             command.arg("--db-filename").arg(file);
         }
-        for attribute in search_attributes::ALL {
-            command.args(["--search-attribute", attribute]);
+        if with_search_attributes {
+            for attribute in search_attributes::ALL {
+                command.args(["--search-attribute", attribute]);
+            }
         }
         if options.time_skipping {
             command.args(["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"]);

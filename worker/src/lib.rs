@@ -10,6 +10,7 @@ pub mod purchases;
 pub mod replay;
 pub mod sessions;
 pub mod settings;
+pub mod setup;
 pub mod subscriptions;
 pub mod worker;
 
@@ -18,6 +19,7 @@ pub use dev_server::{DevServer, DevServerOptions};
 pub use fees::{FeeCallError, FeeCollections};
 pub use purchases::{PurchaseCallError, Purchases};
 pub use sessions::{SessionCallError, Sessions};
-pub use settings::TemporalSettings;
+pub use settings::{TemporalSettings, TemporalTls};
+pub use setup::{ClusterError, SetupReport};
 pub use subscriptions::{SubscriptionStartError, Subscriptions};
 pub use worker::SessionWorker;

@@ -1,6 +1,6 @@
 //! Custom search attributes that let an operator find a session in the Temporal Web UI, e.g.
-//! `SessionState = 'requested' AND ProviderId = '…'`. The dev server and the test harness
-//! register them with [`ALL`].
+//! `SessionState = 'requested' AND ProviderId = '…'`. `livesessions setup` registers
+//! them on any cluster from [`ALL`] (the dev server takes them as `--search-attribute` flags).
 
 use temporalio_common::search_attributes::{SearchAttributeKey, Timestamp};
 
