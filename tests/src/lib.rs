@@ -233,6 +233,9 @@ pub struct TestOptions {
     pub plans: Option<Plans>,
     /// `auth.*`, but for `jwt_secret`: every test app has its own.
     pub auth: AuthSettings,
+    /// `temporal.address` and `temporal.tls.*`: reach the shared dev server through this
+    /// address (a TLS proxy in front of it) instead of its plaintext port.
+    pub temporal_tls: Option<(String, livesessions_worker::TemporalTls)>,
 }
 
 /// The webhook signing secret of test apps.
@@ -250,6 +253,7 @@ impl Default for TestOptions {
             request_timeout: None,
             plans: None,
             auth: AuthSettings::default(),
+            temporal_tls: None,
         }
     }
 }
@@ -298,6 +302,10 @@ impl TestApp {
             task_queue: task_queue.clone(),
             ..TemporalSettings::default()
         };
+        if let Some((address, tls)) = &options.temporal_tls {
+            settings.temporal.address = address.clone();
+            settings.temporal.tls = tls.clone();
+        }
         if let Some(timeout) = options.request_timeout {
             settings.temporal.request_timeout = timeout;
         }
