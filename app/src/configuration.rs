@@ -90,11 +90,17 @@ impl Settings {
             .prefix_separator("__")
             .separator("__")
             .source(environment);
-        let settings = builder
-            .add_source(env)
-            .build()?
-            .try_deserialize()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let config = builder.add_source(env).build()?;
+        // `Policy` itself ignores unknown keys (running sessions read it back from their input
+        // across releases), so a typo under `policy` is refused here.
+        if let Ok(table) = config.get_table("policy") {
+            let known = serde_json::to_value(Policy::default())?;
+            if let Some(key) = table.keys().find(|key| known.get(key.as_str()).is_none()) {
+                anyhow::bail!("invalid configuration: policy.{key} is not a policy key");
+            }
+        }
+        let settings =
+            config.try_deserialize().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(settings)
     }
 }

@@ -7,8 +7,12 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Every policy value, with the defaults of API.md's configuration table.
+///
+/// A copy lives in every running session's input, so it reads what a later release wrote and
+/// what an earlier one left out: unknown keys are ignored and missing ones take their default
+/// (the configuration refuses an unknown `policy.*` key itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Policy {
     /// How long the provider has to confirm (never past the start).
     #[serde(with = "duration::text")]
