@@ -5,6 +5,7 @@
 //! idempotency key, and the same key goes to the processor.
 
 use crate::collection;
+use crate::metrics::WorkerMetrics;
 use crate::payments::{
     ChargeRequest, Payment, PaymentKind, PaymentProcessor, PaymentStatus, ProcessorError,
 };
@@ -56,6 +57,7 @@ pub struct Billing {
     processor: Arc<dyn PaymentProcessor>,
     processor_timeout: Duration,
     collection_schedule: Vec<Duration>,
+    metrics: Option<WorkerMetrics>,
 }
 
 impl Billing {
@@ -64,7 +66,12 @@ impl Billing {
     /// collected on the default `policy.collection_schedule`.
     pub fn new(db: Db, processor: Arc<dyn PaymentProcessor>, processor_timeout: Duration) -> Self {
         let collection_schedule = livesessions_domain::Policy::default().collection_schedule;
-        Self { db, processor, processor_timeout, collection_schedule }
+        Self { db, processor, processor_timeout, collection_schedule, metrics: None }
+    }
+
+    /// The same billing, counting bookings held and refused and fees posted in `metrics`.
+    pub fn with_metrics(self, metrics: WorkerMetrics) -> Self {
+        Self { metrics: Some(metrics), ..self }
     }
 
     /// The same billing, collecting the fees it leaves outstanding on `schedule` (offsets from
@@ -472,6 +479,9 @@ impl Billing {
         payment: Option<&Payment>,
     ) -> Result<FeeStatus, ActivityError> {
         let status = self.post_fee(&fee, payment).await?;
+        if let Some(metrics) = &self.metrics {
+            metrics.fee_posted(fee.kind, status);
+        }
         if status == FeeStatus::Outstanding {
             let input = FeeCollectionInput { fee, schedule: self.collection_schedule.clone() };
             collection::start(&ctx.client(), &ctx.info().task_queue, input).await?;
@@ -489,7 +499,14 @@ impl Billing {
         ctx: ActivityContext,
         request: HoldRequest,
     ) -> Result<HoldOutcome, ActivityError> {
-        Ok(self.hold(Some(&ctx), &request, Utc::now()).await?)
+        let outcome = self.hold(Some(&ctx), &request, Utc::now()).await?;
+        if let Some(metrics) = &self.metrics {
+            match &outcome {
+                HoldOutcome::Held { .. } => metrics.session_held(),
+                HoldOutcome::Refused(refusal) => metrics.booking_refused(refusal.code),
+            }
+        }
+        Ok(outcome)
     }
 
     /// See [`HoldNewTime`].

@@ -12,6 +12,7 @@ pub mod collection;
 pub mod dispatcher;
 pub mod email;
 pub mod media;
+pub mod metrics;
 pub mod notification;
 pub mod payments;
 pub mod reconciliation;
@@ -58,6 +59,7 @@ pub struct ActivitySettings {
     pub collection_schedule: Vec<std::time::Duration>,
 }
 pub use media::Media;
+pub use metrics::WorkerMetrics;
 pub use notification::Notification;
 pub use storage::Db;
 pub use storage_activities::Storage;

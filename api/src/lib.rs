@@ -13,6 +13,7 @@ pub mod health;
 pub mod idempotency;
 pub mod media;
 pub mod messaging;
+pub mod metrics;
 pub mod openapi;
 pub mod people;
 pub mod public_keys;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/openapi.json", get(openapi::openapi_json))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/clients/{client_id}", put(people::put_client))
         .route("/v1/clients/{client_id}/credits", get(credits::client_credits))
         .route("/v1/clients/{client_id}/credits/purchase", post(credits::purchase_credit))
@@ -79,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotent))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

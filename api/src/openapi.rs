@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "livesessions", description = "Books and runs live therapy and psychiatry sessions; see shared/API.md."),
     paths(
         crate::health::healthz,
+        crate::metrics::metrics,
         crate::people::put_client,
         crate::people::put_provider,
         crate::availability::put_availability,

@@ -37,4 +37,6 @@ pub struct AppState {
     pub webhooks: bool,
     /// The media service's settings, for its signed events.
     pub media: Arc<MediaSettings>,
+    /// Request counts and latencies (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::HttpMetrics>,
 }

@@ -153,6 +153,7 @@ impl Application {
             public_url: public_url.as_str().into(),
             webhooks: self.settings.webhooks.enabled(),
             media: Arc::new(self.settings.media.clone()),
+            metrics: livesessions_api::metrics::HttpMetrics::new(),
         };
         Ok(ApiServer {
             listener,

@@ -236,6 +236,8 @@ pub struct TestOptions {
     /// `temporal.address` and `temporal.tls.*`: reach the shared dev server through this
     /// address (a TLS proxy in front of it) instead of its plaintext port.
     pub temporal_tls: Option<(String, livesessions_worker::TemporalTls)>,
+    /// `temporal.metrics_addr`: where the worker serves its Prometheus metrics.
+    pub worker_metrics_addr: Option<String>,
 }
 
 /// The webhook signing secret of test apps.
@@ -254,6 +256,7 @@ impl Default for TestOptions {
             plans: None,
             auth: AuthSettings::default(),
             temporal_tls: None,
+            worker_metrics_addr: None,
         }
     }
 }
@@ -306,6 +309,7 @@ impl TestApp {
             settings.temporal.address = address.clone();
             settings.temporal.tls = tls.clone();
         }
+        settings.temporal.metrics_addr = options.worker_metrics_addr.clone();
         if let Some(timeout) = options.request_timeout {
             settings.temporal.request_timeout = timeout;
         }

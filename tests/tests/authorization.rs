@@ -36,6 +36,8 @@ const CALLERS: [Option<Role>; 6] = [
 const MATRIX: &[(&str, [&str; 6])] = &[
     ("GET /healthz", ["AA", "AA", "AA", "AA", "AA", "AA"]),
     ("GET /openapi.json", ["AA", "AA", "AA", "AA", "AA", "AA"]),
+    // Route templates and counts only, for the scraper (README "Operating").
+    ("GET /metrics", ["AA", "AA", "AA", "AA", "AA", "AA"]),
     // The link itself is the capability: whoever holds one reaches its session.
     ("GET /join/{token}", ["AA", "AA", "AA", "AA", "AA", "AA"]),
     // World A's join token: it opens A's room only.

@@ -16,6 +16,9 @@ pub struct TemporalSettings {
     pub tls: TemporalTls,
     /// An API key (Temporal Cloud), sent as a bearer token; implies TLS.
     pub api_key: Option<ApiKey>,
+    /// Where the worker serves Prometheus metrics (`/metrics`): the Temporal SDK's own and the
+    /// worker's counters. None: no endpoint.
+    pub metrics_addr: Option<String>,
     /// The task queue of the `LiveSession` workflow and its activities.
     pub task_queue: String,
     /// How long an API request waits for the workflow to answer before it answers `202` with
@@ -37,6 +40,7 @@ impl Default for TemporalSettings {
             namespace: "default".into(),
             tls: TemporalTls::default(),
             api_key: None,
+            metrics_addr: None,
             task_queue: "live-sessions".into(),
             request_timeout: Duration::from_secs(30),
             workflow_task_polls: 10,

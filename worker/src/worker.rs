@@ -5,6 +5,7 @@
 use crate::TemporalSettings;
 use livesessions_activities::{
     ActivitySettings, Billing, Collections, Db, Dispatcher, Media, Notification, Renewals, Storage,
+    WorkerMetrics,
 };
 use livesessions_workflows::{
     CreditPurchase, FeeCollection, LiveSession, MessagingSession, Subscription,
@@ -12,7 +13,10 @@ use livesessions_workflows::{
 use std::sync::Arc;
 use std::time::Duration;
 use temporalio_client::Client;
-use temporalio_sdk::runtime::PollerBehavior;
+use temporalio_common::telemetry::{
+    PrometheusExporterOptions, TelemetryOptions, start_prometheus_metric_exporter,
+};
+use temporalio_sdk::runtime::{PollerBehavior, RuntimeOptions};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::sync::watch;
 
@@ -37,15 +41,19 @@ impl SessionWorker {
         public_url: &str,
     ) -> anyhow::Result<Self> {
         let billing = &settings.billing;
-        let runtime = Runtime::from_current_tokio(Default::default())?;
+        let (runtime, metrics) = runtime_with_metrics(temporal.metrics_addr.as_deref())?;
         let notification =
             || Notification::new(db.clone(), public_url, &settings.email, &settings.webhooks);
         let words = Arc::new(notification()?);
         let dispatcher = Dispatcher::new(db.clone(), words.clone());
         let processor = billing.processor(&db);
         let new_billing = || {
-            Billing::new(db.clone(), processor.clone(), billing.processor_timeout)
-                .with_collection_schedule(settings.collection_schedule.clone())
+            let new = Billing::new(db.clone(), processor.clone(), billing.processor_timeout)
+                .with_collection_schedule(settings.collection_schedule.clone());
+            match &metrics {
+                Some(metrics) => new.with_metrics(metrics.clone()),
+                None => new,
+            }
         };
         anyhow::ensure!(
             temporal.workflow_task_polls >= 2
@@ -96,4 +104,29 @@ impl SessionWorker {
         worked?;
         Ok(())
     }
+}
+
+/// The SDK runtime; with `metrics_addr`, a Prometheus endpoint there serving the SDK's metrics
+/// and the worker's own counters, created on the same meter.
+fn runtime_with_metrics(
+    metrics_addr: Option<&str>,
+) -> anyhow::Result<(Runtime, Option<WorkerMetrics>)> {
+    let Some(addr) = metrics_addr else {
+        return Ok((Runtime::from_current_tokio(RuntimeOptions::default())?, None));
+    };
+    let socket_addr = addr.parse().map_err(|e| {
+        anyhow::anyhow!("temporal.metrics_addr {addr:?} is not a socket address: {e}")
+    })?;
+    let exporter = start_prometheus_metric_exporter(
+        PrometheusExporterOptions::builder().socket_addr(socket_addr).build(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+    tracing::info!(addr = %exporter.bound_addr, "worker metrics at /metrics");
+    let meter: Arc<dyn temporalio_common::telemetry::metrics::CoreMeter> = exporter.meter;
+    let telemetry = TelemetryOptions::builder().metrics(meter.clone()).build();
+    let options = RuntimeOptions::builder()
+        .telemetry_options(telemetry)
+        .build()
+        .map_err(anyhow::Error::msg)?;
+    Ok((Runtime::from_current_tokio(options)?, Some(WorkerMetrics::new(meter))))
 }
