@@ -40,6 +40,8 @@ pub struct Settings {
     pub policy: Policy,
     /// `plans.<id>.*`: the plan table.
     pub plans: Plans,
+    /// `log.*`: how log lines are written.
+    pub log: crate::telemetry::LogSettings,
 }
 
 /// `database.*`.
@@ -223,6 +225,16 @@ mod tests {
         .unwrap_err();
         let hs = hs.to_string();
         assert!(hs.contains("HS256") && hs.contains("auth.public_keys.k.algorithm"), "{hs}");
+    }
+
+    #[test]
+    fn logs_are_text_unless_json_is_asked_for() {
+        use crate::telemetry::LogFormat;
+        assert_eq!(Settings::load_from(None, env(&[])).unwrap().log.format, LogFormat::Text);
+        let json = Settings::load_from(None, env(&[("LIVESESSIONS__LOG__FORMAT", "json")]));
+        assert_eq!(json.unwrap().log.format, LogFormat::Json);
+        let bad = Settings::load_from(None, env(&[("LIVESESSIONS__LOG__FORMAT", "xml")]));
+        assert!(bad.unwrap_err().to_string().contains("xml"));
     }
 
     #[test]

@@ -73,9 +73,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
+    telemetry::init(settings.log.format);
     match cli.command {
         Command::Dev { temporal_cli, data_dir, ui_port } => {
             dev::run(settings, DevOptions { temporal_cli, data_dir, ui_port }).await

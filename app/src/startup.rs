@@ -221,6 +221,8 @@ pub async fn shutdown_signal() {
 pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let worker = app.worker()?;
+    let temporal = &app.settings().temporal;
+    tracing::info!(task_queue = %temporal.task_queue, namespace = %temporal.namespace, "worker started");
     let stop = worker.shutdown_handle();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -41,8 +41,9 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// Runs the worker until it has been up for `up_for` (then kills it: it started) or exits.
-fn worker_outcome(mut command: Command, up_for: Duration) -> Result<(), String> {
+/// Runs the worker until it has been up for `up_for` (then kills it: it started, and this is
+/// what it wrote to stderr) or exits.
+fn worker_outcome(mut command: Command, up_for: Duration) -> Result<String, String> {
     let mut child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -56,8 +57,8 @@ fn worker_outcome(mut command: Command, up_for: Duration) -> Result<(), String> 
         std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().expect("the worker stops");
-    let _ = child.wait();
-    Ok(())
+    let output = child.wait_with_output().expect("its output");
+    Ok(String::from_utf8_lossy(&output.stderr).to_string())
 }
 
 #[test]
@@ -100,11 +101,20 @@ fn setup_registers_the_search_attributes_a_fresh_cluster_lacks() {
     let again = String::from_utf8_lossy(&again.stdout).to_string();
     assert!(again.contains("registered now: []"), "idempotent: {again}");
 
-    worker_outcome(
-        livesessions(&address, "default", &database, &["worker"]),
-        Duration::from_secs(5),
-    )
-    .expect("the worker starts once the attributes exist");
+    let mut worker = livesessions(&address, "default", &database, &["worker"]);
+    worker.env("LIVESESSIONS__LOG__FORMAT", "json").env("RUST_LOG", "warn,livesessions=info");
+    let logs = worker_outcome(worker, Duration::from_secs(5))
+        .expect("the worker starts once the attributes exist");
+    // log.format = json: every line an object; the start is logged with its task queue.
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "worker started"
+            && l["fields"]["task_queue"] == "live-sessions"),
+        "{logs}"
+    );
 
     let missing =
         livesessions(&address, "no-such-namespace", &database, &["setup"]).output().unwrap();

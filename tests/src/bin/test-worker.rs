@@ -3,6 +3,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    livesessions::telemetry::init();
-    livesessions::startup::run_worker(livesessions::Settings::load(None)?).await
+    let settings = livesessions::Settings::load(None)?;
+    livesessions::telemetry::init(settings.log.format);
+    livesessions::startup::run_worker(settings).await
 }
