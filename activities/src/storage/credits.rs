@@ -1,7 +1,7 @@
 //! Session credits and insurance authorizations: one row each, the thing a booking holds.
 //! `available` rows belong to nobody yet; a reserved, consumed or forfeited one names the
-//! session holding it; a `revoked` one (a bought credit whose purchase was refunded) and an
-//! `expired` one (a plan credit not carried into a new billing period) are gone. Every change of
+//! session holding it; a `revoked` one (a bought credit whose purchase was refunded, or one an
+//! operator removed) and an `expired` one (a plan credit not carried into a new billing period) are gone. Every change of
 //! a row posts its ledger transaction in the same database transaction, and balances are read
 //! from the ledger.
 
@@ -10,7 +10,7 @@ use super::{Db, StorageError, WriteTx, parse_column};
 use crate::{execute_in, with_pool, with_tx};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, Coverage, CreditId, CreditStatus, Money, SessionId};
-use livesessions_workflows::activities::AuthorizationGrant;
+use livesessions_workflows::activities::{Adjustment, AuthorizationGrant, CreditAdjustmentRequest};
 use uuid::Uuid;
 
 /// What a row is: a session credit, or an insurance client's authorization of a session.
@@ -64,6 +64,9 @@ pub struct CreditBalance {
 
 /// The source of credits a plan grants (on enrolment, or each billing period).
 const PLAN_GRANT: &str = "plan_grant";
+
+/// The source of credits operators grant.
+const OPERATOR_GRANT: &str = "operator_grant";
 
 /// A credit (or authorization) row to write.
 struct NewCredit<'a> {
@@ -135,23 +138,135 @@ pub(crate) async fn grant(
         insert(tx, &credit, now).await?;
     }
     if count > 0 {
-        let postings = Posting::units(
-            accounts::ISSUED,
-            accounts::available(client),
-            kind.unit(),
-            i64::from(count),
-        );
-        let entry = NewEntry {
-            key,
-            kind: EntryKind::CreditGrant,
-            client_id: client,
-            session_id: None,
-            processor_ref: None,
-            postings: postings.into(),
-        };
-        ledger::post(tx, &entry, now).await?;
+        post_grant(tx, client, kind, count, key, now).await?;
     }
     Ok(())
+}
+
+/// Posts `count` credits (or authorizations) of `kind` issued to the client, under `key`.
+async fn post_grant(
+    tx: &mut WriteTx,
+    client: ClientId,
+    kind: CreditKind,
+    count: u32,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let postings = Posting::units(
+        accounts::ISSUED,
+        accounts::available(client),
+        kind.unit(),
+        i64::from(count),
+    );
+    let entry = NewEntry {
+        key,
+        kind: EntryKind::CreditGrant,
+        client_id: client,
+        session_id: None,
+        processor_ref: None,
+        postings: postings.into(),
+    };
+    ledger::post(tx, &entry, now).await?;
+    Ok(())
+}
+
+/// Posts one of the client's free credits (or authorizations) of `unit` taken back, under `key`.
+async fn post_revoke(
+    tx: &mut WriteTx,
+    client: ClientId,
+    unit: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let postings = Posting::units(accounts::available(client), accounts::ISSUED, unit, 1);
+    let entry = NewEntry {
+        key,
+        kind: EntryKind::CreditRevoke,
+        client_id: client,
+        session_id: None,
+        processor_ref: None,
+        postings: postings.into(),
+    };
+    ledger::post(tx, &entry, now).await?;
+    Ok(())
+}
+
+/// Grants the client one credit of `kind`, or removes one of their free ones, for an
+/// operator's action, with its ledger transaction (`credit_grant`, `credit_revoke`) under
+/// `credit-adjustment-<action id>:<step>`. A granted credit is `operator_grant` (it never
+/// expires with a billing period); a removed one becomes `revoked`, bought credits last, and a
+/// credit a session holds is never taken. Answers the credit; `None` (nothing changed) when none
+/// is free to remove. The same action again moves nothing more and answers the same credit.
+pub async fn adjust(
+    db: &Db,
+    request: &CreditAdjustmentRequest,
+    kind: CreditKind,
+    now: DateTime<Utc>,
+) -> Result<Option<CreditId>, StorageError> {
+    let (action, client) = (request.action, request.client_id);
+    let mut tx = db.begin_write().await?;
+    let done: Option<Uuid> = with_tx!(&mut tx, |conn| {
+        sqlx::query_scalar("SELECT credit_id FROM credit_adjustments WHERE action_id = $1")
+            .bind(action.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await
+    })?;
+    if let Some(credit) = done {
+        return Ok(Some(CreditId::from_uuid(credit)));
+    }
+    let workflow = action.credit_adjustment_workflow_id();
+    let (credit, adjustment) = match request.adjustment {
+        Adjustment::Grant => {
+            let key = format!("{workflow}:credit_grant");
+            let credit = NewCredit {
+                client,
+                kind,
+                source: OPERATOR_GRANT,
+                session: None,
+                estimate: None,
+                key: Some(&key),
+            };
+            let id = insert(&mut tx, &credit, now).await?;
+            post_grant(&mut tx, client, kind, 1, &key, now).await?;
+            (id, "grant")
+        }
+        Adjustment::Remove => {
+            let removed: Option<Uuid> = with_tx!(&mut tx, |conn| {
+                sqlx::query_scalar(
+                    "UPDATE credits SET status = 'revoked', updated_at = $3
+                     WHERE id = (SELECT id FROM credits WHERE client_id = $1 AND kind = $2 AND status = 'available'
+                                 ORDER BY CASE WHEN source = 'purchase' THEN 1 ELSE 0 END, created_at, id LIMIT 1)
+                       AND status = 'available'
+                     RETURNING id",
+                )
+                .bind(client.as_uuid())
+                .bind(kind.as_str())
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await
+            })?;
+            let Some(id) = removed.map(CreditId::from_uuid) else {
+                return Ok(None);
+            };
+            post_revoke(&mut tx, client, kind.unit(), &format!("{workflow}:credit_revoke"), now)
+                .await?;
+            (id, "remove")
+        }
+    };
+    execute_in!(
+        &mut tx,
+        sqlx::query(
+            "INSERT INTO credit_adjustments (action_id, client_id, adjustment, credit_id, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(action.as_uuid())
+        .bind(client.as_uuid())
+        .bind(adjustment)
+        .bind(credit.as_uuid())
+        .bind(now)
+    )?;
+    tx.commit().await?;
+    Ok(Some(credit))
 }
 
 /// How many plan credits the client has unused (available; bought ones not counted).
@@ -455,17 +570,7 @@ pub async fn revoke_purchased(
         return Ok(status.is_none_or(|status| status == "revoked"));
     };
     let key = format!("{purchase_key}:credit_revoke");
-    let postings =
-        Posting::units(accounts::available(client), accounts::ISSUED, accounts::CREDIT, 1);
-    let entry = NewEntry {
-        key: &key,
-        kind: EntryKind::CreditRevoke,
-        client_id: client,
-        session_id: None,
-        processor_ref: None,
-        postings: postings.into(),
-    };
-    ledger::post(&mut tx, &entry, now).await?;
+    post_revoke(&mut tx, client, accounts::CREDIT, &key, now).await?;
     tx.commit().await?;
     Ok(true)
 }
