@@ -18,8 +18,8 @@ use crate::extract::{ApiPath, JsonBody};
 use crate::idempotency;
 use crate::sessions::steer_as;
 use crate::state::AppState;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::Utc;
@@ -92,12 +92,61 @@ pub struct AdjustedCredit {
     pub balance: CreditBalance,
 }
 
-/// The id of an operator's action: derived from the caller and the `Idempotency-Key`, else new.
-fn action_id(caller: &Caller, headers: &HeaderMap) -> Result<ActionId, ApiError> {
-    Ok(match idempotency::key_of(headers)? {
-        Some(key) => ActionId::from_uuid(idempotency::derived_id(caller, &key)),
-        None => ActionId::random(),
-    })
+/// An operator's action as its request asks for it: the operator (any other role is `403`,
+/// before anything else is read), the action's id (derived from the caller and the
+/// `Idempotency-Key`, else new) and the request's id.
+pub struct Acting {
+    caller: Caller,
+    action: ActionId,
+    request: RequestId,
+}
+
+impl FromRequestParts<AppState> for Acting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(&OPERATORS)?;
+        let action = match idempotency::key_of(&parts.headers)? {
+            Some(key) => ActionId::from_uuid(idempotency::derived_id(&caller, &key)),
+            None => ActionId::random(),
+        };
+        let request = parts.extensions.get::<RequestId>().cloned().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("the audit layer gave the request no id"))
+        })?;
+        Ok(Self { caller, action, request })
+    }
+}
+
+impl Acting {
+    /// The record of this action (`what`, about `subject`) for `reason`.
+    fn record<'a>(
+        &'a self,
+        what: &'a str,
+        subject: String,
+        reason: &'a OperatorReason,
+    ) -> OperatorAction<'a> {
+        OperatorAction {
+            id: self.action,
+            action: what,
+            subject_id: subject,
+            reason,
+            requested_by: &self.caller.sub,
+            requested_at: Utc::now(),
+            request_id: &self.request.0,
+        }
+    }
+
+    /// Asks the session's workflow for `change` under the action's update id.
+    async fn repair(
+        &self,
+        state: &AppState,
+        id: SessionId,
+        change: Change,
+    ) -> Result<Json<SessionSnapshot>, ApiError> {
+        let (closed, update_id) = (RefusalCode::SessionStateConflict, self.action.to_string());
+        steer_as(state, &self.caller, id, &OPERATORS, closed, change, Some(update_id)).await
+    }
 }
 
 /// Keeps `record`'s reason, then does `act`; a refusal (anything but an answer or a `202`)
@@ -118,24 +167,6 @@ async fn on_the_record<T>(
     answer
 }
 
-/// The record of `caller`'s action `id` (`what`, about `subject`) for `reason`.
-fn record<'a>(
-    caller: &'a Caller,
-    request: &'a RequestId,
-    (id, what, subject): (ActionId, &'a str, String),
-    reason: &'a OperatorReason,
-) -> OperatorAction<'a> {
-    OperatorAction {
-        id,
-        action: what,
-        subject_id: subject,
-        reason,
-        requested_by: &caller.sub,
-        requested_at: Utc::now(),
-        request_id: &request.0,
-    }
-}
-
 /// An operator cancels a session on the client's or the provider's behalf, with an explicit
 /// decision about the fee: as that person's cancellation would (late for the client: the credit
 /// lost), but a late one's fee is charged or waived, the waiver posted as finance's are
@@ -150,23 +181,18 @@ fn record<'a>(
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
-    caller: Caller,
-    Extension(request): Extension<RequestId>,
-    headers: HeaderMap,
+    acting: Acting,
     ApiPath(id): ApiPath<SessionId>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    caller.require(&OPERATORS)?;
     let body: OperatorCancelBody = body.parse()?;
-    let action = action_id(&caller, &headers)?;
     let fee = match body.fee {
         FeeChoice::Charge => FeeDecision::Charge,
-        FeeChoice::Waive => FeeDecision::Waive(action.waiver()),
+        FeeChoice::Waive => FeeDecision::Waive(acting.action.waiver()),
     };
     let change = Change::OperatorCancel(OperatorCancel { on_behalf_of: body.on_behalf_of, fee });
-    let record = record(&caller, &request, (action, "cancel", id.to_string()), &body.reason);
-    let Json(session) =
-        on_the_record(&state, record, repair(&state, &caller, id, change, action)).await?;
+    let record = acting.record("cancel", id.to_string(), &body.reason);
+    let Json(session) = on_the_record(&state, record, acting.repair(&state, id, change)).await?;
     let waived = session.fees.iter().filter(|fee| fee.status == FeeStatus::Waived);
     let subjects = Subjects(waived.map(|fee| fee.key.clone()).collect());
     Ok((Extension(subjects), Json(session)).into_response())
@@ -185,18 +211,14 @@ pub async fn cancel(
     security(("bearer" = [])))]
 pub async fn end(
     State(state): State<AppState>,
-    caller: Caller,
-    Extension(request): Extension<RequestId>,
-    headers: HeaderMap,
+    acting: Acting,
     ApiPath(id): ApiPath<SessionId>,
     body: JsonBody,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    caller.require(&OPERATORS)?;
     let body: OperatorEndBody = body.parse()?;
-    let action = action_id(&caller, &headers)?;
     let change = Change::OperatorEnd(body.outcome);
-    let record = record(&caller, &request, (action, "end", id.to_string()), &body.reason);
-    on_the_record(&state, record, repair(&state, &caller, id, change, action)).await
+    let record = acting.record("end", id.to_string(), &body.reason);
+    on_the_record(&state, record, acting.repair(&state, id, change)).await
 }
 
 /// An operator sends the session's last notice by email again (to whom it went: the client, and
@@ -211,25 +233,10 @@ pub async fn end(
     security(("bearer" = [])))]
 pub async fn resend_notice(
     State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
+    acting: Acting,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
-    caller.require(&OPERATORS)?;
-    let action = action_id(&caller, &headers)?;
-    repair(&state, &caller, id, Change::ResendNotice, action).await
-}
-
-/// Asks the session's workflow for an operator's `change` under the action's update id.
-async fn repair(
-    state: &AppState,
-    caller: &Caller,
-    id: SessionId,
-    change: Change,
-    action: ActionId,
-) -> Result<Json<SessionSnapshot>, ApiError> {
-    let closed = RefusalCode::SessionStateConflict;
-    steer_as(state, caller, id, &OPERATORS, closed, change, Some(action.to_string())).await
+    acting.repair(&state, id, Change::ResendNotice).await
 }
 
 /// An operator grants a client one credit (an insurance client: one authorized session), as
@@ -244,13 +251,11 @@ async fn repair(
     security(("bearer" = [])))]
 pub async fn grant_credit(
     State(state): State<AppState>,
-    caller: Caller,
-    Extension(request): Extension<RequestId>,
-    headers: HeaderMap,
+    acting: Acting,
     ApiPath(client): ApiPath<ClientId>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    adjust(&state, &caller, &request, &headers, client, body, Adjustment::Grant).await
+    acting.adjust(&state, client, body, Adjustment::Grant).await
 }
 
 /// An operator removes one of a client's free credits (bought ones last; one a session holds
@@ -266,42 +271,38 @@ pub async fn grant_credit(
     security(("bearer" = [])))]
 pub async fn remove_credit(
     State(state): State<AppState>,
-    caller: Caller,
-    Extension(request): Extension<RequestId>,
-    headers: HeaderMap,
+    acting: Acting,
     ApiPath(client): ApiPath<ClientId>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    adjust(&state, &caller, &request, &headers, client, body, Adjustment::Remove).await
+    acting.adjust(&state, client, body, Adjustment::Remove).await
 }
 
-/// Grants or removes one of `client`'s credits for the operator `caller`; the audit entry names
-/// the credit.
-async fn adjust(
-    state: &AppState,
-    caller: &Caller,
-    request: &RequestId,
-    headers: &HeaderMap,
-    client: ClientId,
-    body: JsonBody,
-    adjustment: Adjustment,
-) -> Result<Response, ApiError> {
-    caller.require(&OPERATORS)?;
-    let body: CreditAdjustmentBody = body.parse()?;
-    clients::get(&state.db, client).await?.ok_or(ApiError::NotFound)?;
-    let action = action_id(caller, headers)?;
-    let what = match adjustment {
-        Adjustment::Grant => "grant_credit",
-        Adjustment::Remove => "remove_credit",
-    };
-    let record = record(caller, request, (action, what, client.to_string()), &body.reason);
-    let moved = async {
-        let adjusted = state.credit_adjustments.adjust(action, client, adjustment).await;
-        adjusted.map_err(|error| ApiError::adjustment(error, action, client))
-    };
-    let credit_id = on_the_record(state, record, moved).await?;
-    let balance = credits::balance(&state.db, client).await?;
-    let subjects = Subjects(vec![credit_id.to_string()]);
-    let answer = AdjustedCredit { action_id: action, credit_id, balance };
-    Ok((Extension(subjects), Json(answer)).into_response())
+impl Acting {
+    /// Grants or removes one of `client`'s credits; the audit entry names the credit.
+    async fn adjust(
+        &self,
+        state: &AppState,
+        client: ClientId,
+        body: JsonBody,
+        adjustment: Adjustment,
+    ) -> Result<Response, ApiError> {
+        let body: CreditAdjustmentBody = body.parse()?;
+        clients::get(&state.db, client).await?.ok_or(ApiError::NotFound)?;
+        let what = match adjustment {
+            Adjustment::Grant => "grant_credit",
+            Adjustment::Remove => "remove_credit",
+        };
+        let action = self.action;
+        let moved = async {
+            let adjusted = state.credit_adjustments.adjust(action, client, adjustment).await;
+            adjusted.map_err(|error| ApiError::adjustment(error, action, client))
+        };
+        let record = self.record(what, client.to_string(), &body.reason);
+        let credit_id = on_the_record(state, record, moved).await?;
+        let balance = credits::balance(&state.db, client).await?;
+        let subjects = Subjects(vec![credit_id.to_string()]);
+        let answer = AdjustedCredit { action_id: action, credit_id, balance };
+        Ok((Extension(subjects), Json(answer)).into_response())
+    }
 }

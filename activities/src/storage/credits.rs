@@ -138,50 +138,25 @@ pub(crate) async fn grant(
         insert(tx, &credit, now).await?;
     }
     if count > 0 {
-        post_grant(tx, client, kind, count, key, now).await?;
+        post_issued(tx, (client, kind.unit()), i64::from(count), key, now).await?;
     }
     Ok(())
 }
 
-/// Posts `count` credits (or authorizations) of `kind` issued to the client, under `key`.
-async fn post_grant(
+/// Posts `count` of the client's free credits (or authorizations) of `unit` issued to them
+/// (`credit_grant`), or taken back when `count` is negative (`credit_revoke`), under `key`.
+async fn post_issued(
     tx: &mut WriteTx,
-    client: ClientId,
-    kind: CreditKind,
-    count: u32,
+    (client, unit): (ClientId, &str),
+    count: i64,
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    let postings = Posting::units(
-        accounts::ISSUED,
-        accounts::available(client),
-        kind.unit(),
-        i64::from(count),
-    );
+    let kind = if count > 0 { EntryKind::CreditGrant } else { EntryKind::CreditRevoke };
+    let postings = Posting::units(accounts::ISSUED, accounts::available(client), unit, count);
     let entry = NewEntry {
         key,
-        kind: EntryKind::CreditGrant,
-        client_id: client,
-        session_id: None,
-        processor_ref: None,
-        postings: postings.into(),
-    };
-    ledger::post(tx, &entry, now).await?;
-    Ok(())
-}
-
-/// Posts one of the client's free credits (or authorizations) of `unit` taken back, under `key`.
-async fn post_revoke(
-    tx: &mut WriteTx,
-    client: ClientId,
-    unit: &str,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    let postings = Posting::units(accounts::available(client), accounts::ISSUED, unit, 1);
-    let entry = NewEntry {
-        key,
-        kind: EntryKind::CreditRevoke,
+        kind,
         client_id: client,
         session_id: None,
         processor_ref: None,
@@ -227,29 +202,16 @@ pub async fn adjust(
                 key: Some(&key),
             };
             let id = insert(&mut tx, &credit, now).await?;
-            post_grant(&mut tx, client, kind, 1, &key, now).await?;
+            post_issued(&mut tx, (client, kind.unit()), 1, &key, now).await?;
             (id, "grant")
         }
         Adjustment::Remove => {
-            let removed: Option<Uuid> = with_tx!(&mut tx, |conn| {
-                sqlx::query_scalar(
-                    "UPDATE credits SET status = 'revoked', updated_at = $3
-                     WHERE id = (SELECT id FROM credits WHERE client_id = $1 AND kind = $2 AND status = 'available'
-                                 ORDER BY CASE WHEN source = 'purchase' THEN 1 ELSE 0 END, created_at, id LIMIT 1)
-                       AND status = 'available'
-                     RETURNING id",
-                )
-                .bind(client.as_uuid())
-                .bind(kind.as_str())
-                .bind(now)
-                .fetch_optional(&mut *conn)
-                .await
-            })?;
-            let Some(id) = removed.map(CreditId::from_uuid) else {
+            let taking = Taking { status: "revoked", session: None, bought_last: true };
+            let Some(id) = take_available(&mut tx, client, kind, &taking, now).await? else {
                 return Ok(None);
             };
-            post_revoke(&mut tx, client, kind.unit(), &format!("{workflow}:credit_revoke"), now)
-                .await?;
+            let key = format!("{workflow}:credit_revoke");
+            post_issued(&mut tx, (client, kind.unit()), -1, &key, now).await?;
             (id, "remove")
         }
     };
@@ -357,37 +319,48 @@ async fn post_reserve(
     Ok(())
 }
 
-/// Reserves the client's oldest available row of `kind` for `session`, inside the caller's
-/// transaction.
-pub(crate) async fn reserve(
+/// Where [`take_available`] moves a free row.
+struct Taking {
+    /// Its new status.
+    status: &'static str,
+    /// The session that holds it from now on, if any.
+    session: Option<SessionId>,
+    /// Whether bought rows are taken only when no other is free.
+    bought_last: bool,
+}
+
+/// Moves the client's oldest free row of `kind` as `taking` says, inside the caller's
+/// transaction; answers it, or `None` when none is free.
+async fn take_available(
     tx: &mut WriteTx,
     client: ClientId,
     kind: CreditKind,
-    session: SessionId,
+    taking: &Taking,
     now: DateTime<Utc>,
 ) -> Result<Option<CreditId>, StorageError> {
-    // The inner SELECT may race another reservation on PostgreSQL; the outer status check makes
+    // The inner SELECT may race another transaction on PostgreSQL; the outer status check makes
     // the loser update nothing, and it tries the next row.
     for _ in 0..5 {
-        let reserved: Option<Uuid> = with_tx!(tx, |conn| {
+        let taken: Option<Uuid> = with_tx!(tx, |conn| {
             sqlx::query_scalar(
-                "UPDATE credits SET status = 'reserved', session_id = $1, updated_at = $4
-                 WHERE id = (SELECT id FROM credits WHERE client_id = $2 AND kind = $3 AND status = 'available'
-                             ORDER BY created_at, id LIMIT 1)
+                "UPDATE credits SET status = $1, session_id = $2, updated_at = $6
+                 WHERE id = (SELECT id FROM credits WHERE client_id = $3 AND kind = $4 AND status = 'available'
+                             ORDER BY CASE WHEN $5 AND source = 'purchase' THEN 1 ELSE 0 END, created_at, id
+                             LIMIT 1)
                    AND status = 'available'
                  RETURNING id",
             )
-            .bind(session.as_uuid())
+            .bind(taking.status)
+            .bind(taking.session.map(|s| s.as_uuid()))
             .bind(client.as_uuid())
             .bind(kind.as_str())
+            .bind(taking.bought_last)
             .bind(now)
             .fetch_optional(&mut *conn)
             .await
         })?;
-        if let Some(id) = reserved {
-            let credit = CreditId::from_uuid(id);
-            post_reserve(tx, client, kind, session, credit, now).await?;
-            return Ok(Some(credit));
+        if let Some(id) = taken {
+            return Ok(Some(CreditId::from_uuid(id)));
         }
         let available: i64 = with_tx!(tx, |conn| {
             sqlx::query_scalar("SELECT COUNT(*) FROM credits WHERE client_id = $1 AND kind = $2 AND status = 'available'")
@@ -401,6 +374,23 @@ pub(crate) async fn reserve(
         }
     }
     Ok(None)
+}
+
+/// Reserves the client's oldest available row of `kind` for `session`, inside the caller's
+/// transaction.
+pub(crate) async fn reserve(
+    tx: &mut WriteTx,
+    client: ClientId,
+    kind: CreditKind,
+    session: SessionId,
+    now: DateTime<Utc>,
+) -> Result<Option<CreditId>, StorageError> {
+    let taking = Taking { status: "reserved", session: Some(session), bought_last: false };
+    let Some(credit) = take_available(tx, client, kind, &taking, now).await? else {
+        return Ok(None);
+    };
+    post_reserve(tx, client, kind, session, credit, now).await?;
+    Ok(Some(credit))
 }
 
 /// A credit bought through the processor.
@@ -570,7 +560,7 @@ pub async fn revoke_purchased(
         return Ok(status.is_none_or(|status| status == "revoked"));
     };
     let key = format!("{purchase_key}:credit_revoke");
-    post_revoke(&mut tx, client, accounts::CREDIT, &key, now).await?;
+    post_issued(&mut tx, (client, accounts::CREDIT), -1, &key, now).await?;
     tx.commit().await?;
     Ok(true)
 }
