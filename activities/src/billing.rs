@@ -427,6 +427,25 @@ fn entry_kind(kind: FeeKind) -> EntryKind {
     }
 }
 
+/// The ledger transaction of a fee under its key: charged (the processor's money) when
+/// `payment` took it, else owed by the client (their receivable).
+pub(crate) fn fee_entry<'a>(fee: &'a FeeCharge, payment: Option<&'a Payment>) -> NewEntry<'a> {
+    let debit = match payment {
+        Some(payment) if payment.status == PaymentStatus::Succeeded => {
+            accounts::PROCESSOR.to_string()
+        }
+        _ => accounts::receivable(fee.client_id),
+    };
+    NewEntry {
+        key: &fee.key,
+        kind: entry_kind(fee.kind),
+        client_id: fee.client_id,
+        session_id: Some(fee.session_id),
+        processor_ref: payment.map(|p| p.id.as_str()),
+        postings: Posting::money(debit, revenue(fee.kind), fee.amount).into(),
+    }
+}
+
 impl Billing {
     /// Posts a fee to the ledger under its key: charged when the processor took it, outstanding
     /// (owed by the client) when it was declined or the processor could not be reached. A fee
@@ -439,19 +458,7 @@ impl Billing {
         payment: Option<&Payment>,
     ) -> Result<FeeStatus, StorageError> {
         let charged = payment.is_some_and(|p| p.status == PaymentStatus::Succeeded);
-        let debit = if charged {
-            accounts::PROCESSOR.to_string()
-        } else {
-            accounts::receivable(fee.client_id)
-        };
-        let entry = NewEntry {
-            key: &fee.key,
-            kind: entry_kind(fee.kind),
-            client_id: fee.client_id,
-            session_id: Some(fee.session_id),
-            processor_ref: payment.map(|p| p.id.as_str()),
-            postings: Posting::money(debit, revenue(fee.kind), fee.amount).into(),
-        };
+        let entry = fee_entry(fee, payment);
         let now = Utc::now();
         let mut tx = self.db.begin_write().await?;
         if ledger::post(&mut tx, &entry, now).await? {

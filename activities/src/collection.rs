@@ -6,17 +6,17 @@
 //! fee's row, posts to the ledger and queues the client's email in one database transaction, and
 //! is idempotent under its key.
 
-use crate::billing::{Billing, BillingError};
+use crate::billing::{Billing, BillingError, fee_entry};
 use crate::payments::{ChargeRequest, PaymentStatus};
 use crate::storage::fee_collections::{self, Ending};
 use crate::storage::ledger::{self, EntryKind, NewEntry, Posting, accounts};
 use crate::storage::{WriteTx, outbox};
 use chrono::{DateTime, Utc};
-use livesessions_domain::CollectionState;
 use livesessions_domain::fee_collection::{attempt_key, settlement_key, workflow_id};
+use livesessions_domain::{CollectionState, FeeStatus};
 use livesessions_workflows::activities::{
     CollectFee, CollectionAttempt, DeliveryInput, FeeCharge, FeeEmail, FeeNotice, FeeSettlement,
-    SettleFee, Settlement,
+    FeeWaiver, SettleFee, Settlement,
 };
 use livesessions_workflows::{FeeCollection, FeeCollectionInput};
 use std::sync::Arc;
@@ -129,46 +129,75 @@ impl Billing {
         Ok(state)
     }
 
-    /// Ends an outstanding fee without collecting it: posts `fee_waived` or `fee_written_off`
-    /// (the receivable moved to `fees:waived` or `fees:written_off`) under
-    /// `<fee key>:<state>`, and records it; a write-off is emailed to the client.
+    /// Ends an outstanding fee without collecting it, in a transaction of its own (see
+    /// [`settle_in`]).
     pub async fn settle(
         &self,
         settlement: &FeeSettlement,
     ) -> Result<CollectionState, BillingError> {
-        let fee = &settlement.fee;
-        let (state, kind, account, waiver) = match settlement.settlement {
-            Settlement::Waived(waiver) => {
-                (CollectionState::Waived, EntryKind::FeeWaived, accounts::FEES_WAIVED, Some(waiver))
-            }
-            Settlement::WrittenOff => (
-                CollectionState::WrittenOff,
-                EntryKind::FeeWrittenOff,
-                accounts::FEES_WRITTEN_OFF,
-                None,
-            ),
-        };
-        let key = settlement_key(&fee.key, state);
-        let now = Utc::now();
         let mut tx = self.db().begin_write().await?;
-        let entry = NewEntry {
-            key: &key,
-            kind,
-            client_id: fee.client_id,
-            session_id: Some(fee.session_id),
-            processor_ref: None,
-            postings: Posting::money(account, accounts::receivable(fee.client_id), fee.amount)
-                .into(),
-        };
-        ledger::post(&mut tx, &entry, now).await?;
-        let ending = Ending { state, settled_key: &key, attempts: 0, waiver };
-        fee_collections::settle(&mut tx, &fee.key, &ending, now).await?;
-        if state == CollectionState::WrittenOff {
-            tell_client(&mut tx, key.clone(), fee, FeeNotice::WrittenOff, now).await?;
-        }
+        let state = settle_in(&mut tx, settlement, Utc::now()).await?;
         tx.commit().await?;
         Ok(state)
     }
+
+    /// An operator's waiver of a session's fee as the session ends: in one transaction the fee
+    /// is posted as owed under its key (with its collection row, but no "still owed" email), the
+    /// operator's reason kept as the waiver's, and the fee waived at once through [`settle_in`],
+    /// the step that ends finance's waiver of an outstanding fee: the same `fee_waived`
+    /// transaction, the same row. Idempotent.
+    pub async fn waive_at_once(&self, waiver: &FeeWaiver) -> Result<FeeStatus, BillingError> {
+        let fee = &waiver.fee;
+        let now = Utc::now();
+        let mut tx = self.db().begin_write().await?;
+        ledger::post(&mut tx, &fee_entry(fee, None), now).await?;
+        fee_collections::open(&mut tx, fee, None, now).await?;
+        fee_collections::waiver_of_operator_action(&mut tx, waiver.waiver, &fee.key).await?;
+        let settlement =
+            FeeSettlement { fee: fee.clone(), settlement: Settlement::Waived(waiver.waiver) };
+        settle_in(&mut tx, &settlement, now).await?;
+        tx.commit().await?;
+        Ok(FeeStatus::Waived)
+    }
+}
+
+/// Ends an outstanding fee without collecting it, inside `tx`: posts `fee_waived` or
+/// `fee_written_off` (the receivable moved to `fees:waived` or `fees:written_off`) under
+/// `<fee key>:<state>`, and records it; a write-off is emailed to the client. The one way a fee
+/// is waived, whoever waives it.
+async fn settle_in(
+    tx: &mut WriteTx,
+    settlement: &FeeSettlement,
+    now: DateTime<Utc>,
+) -> Result<CollectionState, crate::storage::StorageError> {
+    let fee = &settlement.fee;
+    let (state, kind, account, waiver) = match settlement.settlement {
+        Settlement::Waived(waiver) => {
+            (CollectionState::Waived, EntryKind::FeeWaived, accounts::FEES_WAIVED, Some(waiver))
+        }
+        Settlement::WrittenOff => (
+            CollectionState::WrittenOff,
+            EntryKind::FeeWrittenOff,
+            accounts::FEES_WRITTEN_OFF,
+            None,
+        ),
+    };
+    let key = settlement_key(&fee.key, state);
+    let entry = NewEntry {
+        key: &key,
+        kind,
+        client_id: fee.client_id,
+        session_id: Some(fee.session_id),
+        processor_ref: None,
+        postings: Posting::money(account, accounts::receivable(fee.client_id), fee.amount).into(),
+    };
+    ledger::post(tx, &entry, now).await?;
+    let ending = Ending { state, settled_key: &key, attempts: 0, waiver };
+    fee_collections::settle(tx, &fee.key, &ending, now).await?;
+    if state == CollectionState::WrittenOff {
+        tell_client(tx, key.clone(), fee, FeeNotice::WrittenOff, now).await?;
+    }
+    Ok(state)
 }
 
 /// The activities of the `FeeCollection` workflow, over billing.

@@ -110,6 +110,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("rescheduled.txt", include_str!("../../templates/email/rescheduled.txt.hbs")),
     ("cancelled.txt", include_str!("../../templates/email/cancelled.txt.hbs")),
     ("late_cancelled.txt", include_str!("../../templates/email/late_cancelled.txt.hbs")),
+    (
+        "late_cancelled_fee_waived.txt",
+        include_str!("../../templates/email/late_cancelled_fee_waived.txt.hbs"),
+    ),
     ("client_no_show.txt", include_str!("../../templates/email/client_no_show.txt.hbs")),
     ("provider_no_show.txt", include_str!("../../templates/email/provider_no_show.txt.hbs")),
     (

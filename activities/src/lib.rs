@@ -2,10 +2,12 @@
 //!
 //! Each activity implements a contract of `livesessions_workflows::activities` and does its
 //! work for real against the database: billing moves credits and charges fees, collection
-//! collects the fees left outstanding, notification posts room messages, media opens rooms and
+//! collects the fees left outstanding, adjustments carry out operators' repairs of fees and
+//! credits, notification posts room messages, media opens rooms and
 //! mints join tokens, storage keeps the read model current, subscriptions begin billing periods.
 //! Every one is idempotent, because Temporal retries them.
 
+pub mod adjustments;
 pub mod billing;
 pub mod calendar;
 pub mod collection;
@@ -23,6 +25,7 @@ pub mod storage_activities;
 pub mod subscriptions;
 pub mod webhooks;
 
+pub use adjustments::Adjustments;
 pub use billing::Billing;
 pub use collection::Collections;
 pub use dispatcher::Dispatcher;

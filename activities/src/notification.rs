@@ -54,6 +54,7 @@ pub fn room_kind(notice: &Notice) -> &'static str {
         Notice::Rescheduled => "session_rescheduled",
         Notice::Cancelled => "session_cancelled",
         Notice::LateCancelled { .. } => "session_late_cancelled",
+        Notice::LateCancelledFeeWaived { .. } => "session_late_cancelled_fee_waived",
         Notice::ClientNoShow { .. } => "client_no_show",
         Notice::ProviderNoShow => "provider_no_show",
         Notice::ProviderUnavailable => "provider_unavailable",
@@ -125,9 +126,9 @@ impl Notification {
                 context.reschedule_link =
                     Some(format!("{}/sessions/{session}/reschedule", self.app_url))
             }
-            Notice::LateCancelled { fee } | Notice::ClientNoShow { fee } => {
-                context.fee = Some(fee.to_string())
-            }
+            Notice::LateCancelled { fee }
+            | Notice::LateCancelledFeeWaived { fee }
+            | Notice::ClientNoShow { fee } => context.fee = Some(fee.to_string()),
             Notice::AuthorizationPrompt { estimate, authorize_by } => {
                 context.estimate = Some(estimate.to_string());
                 context.authorize_by = Some(local(*authorize_by, zone));
@@ -369,6 +370,7 @@ mod tests {
             "rescheduled",
             "cancelled",
             "late_cancelled",
+            "late_cancelled_fee_waived",
             "client_no_show",
             "provider_no_show",
             "provider_unavailable",

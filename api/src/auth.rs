@@ -275,12 +275,19 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The caller the bearer token of `headers` names, once it verifies.
+    pub async fn of(state: &AppState, headers: &HeaderMap) -> Result<Self, ApiError> {
+        let claims = state.keys.verify_fresh(bearer_token(headers)?).await?;
+        Ok(Caller { sub: claims.sub, role: claims.role })
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let claims = state.keys.verify_fresh(bearer_token(&parts.headers)?).await?;
-        Ok(Caller { sub: claims.sub, role: claims.role })
+        Caller::of(state, &parts.headers).await
     }
 }
 

@@ -10,10 +10,11 @@ use livesessions_activities::billing::BillingError;
 use livesessions_activities::storage::StorageError;
 use livesessions_domain::refusal::RefusalKind;
 use livesessions_domain::{
-    ClientId, ParseError, PurchaseId, Refusal, SessionId, SessionSnapshot, WaiverId,
+    ActionId, ClientId, ParseError, PurchaseId, Refusal, RefusalCode, SessionId, SessionSnapshot,
+    WaiverId,
 };
 use livesessions_worker::{
-    FeeCallError, PurchaseCallError, SessionCallError, SubscriptionStartError,
+    ActionCallError, PurchaseCallError, SessionCallError, SubscriptionStartError,
 };
 use serde::Serialize;
 
@@ -63,12 +64,13 @@ pub enum ApiError {
 /// held, and for a credit purchase or a fee's waiver) and where to follow it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StillRunning {
-    /// The session (or the credit purchase, the fee's waiver, or the client whose refund is
-    /// unconfirmed) the request is about.
+    /// The session (or the credit purchase, the operator's credit adjustment, the fee's
+    /// waiver, or the client whose refund is unconfirmed) the request is about.
     pub id: uuid::Uuid,
     /// `/v1/sessions/{id}`: poll it (a booking answers `404` until it is held). For a credit
-    /// purchase, `/v1/clients/{client_id}/credits`, where the credit shows once bought; for a
-    /// fee's waiver, `/v1/fees/{fee_key}`; for a refund, `/v1/ledger?client_id={client_id}`.
+    /// purchase or adjustment, `/v1/clients/{client_id}/credits`, where the credit shows once
+    /// moved; for a fee's waiver, `/v1/fees/{fee_key}`; for a refund,
+    /// `/v1/ledger?client_id={client_id}`.
     pub location: String,
     /// Why there is no final answer yet.
     pub message: String,
@@ -97,8 +99,19 @@ impl StillRunning {
 
     /// The answer for a credit purchase of `client` that did not finish in time.
     pub fn purchase(id: PurchaseId, client: ClientId, reason: String) -> Self {
+        Self::credits(id.as_uuid(), client, reason)
+    }
+
+    /// The answer for an operator's credit adjustment `action` of `client`'s credits that did
+    /// not finish in time.
+    pub fn adjustment(action: ActionId, client: ClientId, reason: String) -> Self {
+        Self::credits(action.as_uuid(), client, reason)
+    }
+
+    /// The answer for `id`, something that moves `client`'s credits: they show it once done.
+    fn credits(id: uuid::Uuid, client: ClientId, reason: String) -> Self {
         let location = format!("/v1/clients/{client}/credits");
-        Self { id: id.as_uuid(), location, message: reason, session: None }
+        Self { id, location, message: reason, session: None }
     }
 }
 
@@ -259,13 +272,36 @@ impl From<SubscriptionStartError> for ApiError {
 
 impl ApiError {
     /// The answer of a waiver (`id`) of the fee keyed `fee_key` that got no `waived`.
-    pub fn waiver(error: FeeCallError, id: WaiverId, fee_key: &str) -> Self {
+    pub fn waiver(error: ActionCallError, id: WaiverId, fee_key: &str) -> Self {
         match error {
-            FeeCallError::Refused(refusal) => ApiError::Refused(refusal),
-            FeeCallError::Unavailable(reason) => ApiError::Unavailable(reason),
-            FeeCallError::Pending(_) => {
+            ActionCallError::Refused(refusal) => ApiError::Refused(refusal),
+            ActionCallError::Unavailable(reason) => ApiError::Unavailable(reason),
+            ActionCallError::Ended => Refusal::new(
+                RefusalCode::FeeNotOutstanding,
+                "the fee's collection has ended: it is no longer owed",
+            )
+            .into(),
+            ActionCallError::Pending(_) => {
                 let reason = format!("{error}: GET the fee to see it");
                 ApiError::Pending(Box::new(StillRunning::waiver(id, fee_key, reason)))
+            }
+        }
+    }
+
+    /// The answer of an operator's credit adjustment (`action`) of `client`'s credits that got
+    /// no credit.
+    pub fn adjustment(error: ActionCallError, action: ActionId, client: ClientId) -> Self {
+        match error {
+            ActionCallError::Refused(refusal) => ApiError::Refused(refusal),
+            ActionCallError::Unavailable(reason) => ApiError::Unavailable(reason),
+            ActionCallError::Ended => ApiError::Internal(anyhow::anyhow!(
+                "credit adjustment {action} ended without an outcome"
+            )),
+            ActionCallError::Pending(_) => {
+                let reason = format!(
+                    "{error}: repeat the request with the same Idempotency-Key for its outcome"
+                );
+                ApiError::Pending(Box::new(StillRunning::adjustment(action, client, reason)))
             }
         }
     }

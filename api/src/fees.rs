@@ -1,6 +1,6 @@
 //! Fees left outstanding (a declined card, or a processor that could not be reached) and their
-//! collection: a fee and a client's fees as their collection stands, and finance's waiver,
-//! delivered to the fee's `FeeCollection` workflow as an update.
+//! collection: a fee and a client's fees as their collection stands, and the waiver by finance
+//! or an operator, delivered to the fee's `FeeCollection` workflow as an update.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody, StillRunning};
@@ -82,10 +82,10 @@ pub struct WaiveBody {
     pub reason: WaiverReason,
 }
 
-/// Finance waives an outstanding fee: no further attempt charges it, and the ledger posts
-/// `fee_waived` (`<fee key>:waived`). The waiver is an update of the fee's collection, carried
-/// out after an attempt in flight (refused if that attempt collected it). With an
-/// `Idempotency-Key` the waiver's id derives from it, so a retry is the same waiver.
+/// Finance (or an operator) waives an outstanding fee: no further attempt charges it, and the
+/// ledger posts `fee_waived` (`<fee key>:waived`). The waiver is an update of the fee's
+/// collection, carried out after an attempt in flight (refused if that attempt collected it).
+/// With an `Idempotency-Key` the waiver's id derives from it, so a retry is the same waiver.
 #[utoipa::path(post, path = "/v1/fees/{fee_key}/waive", tag = "finance", request_body = WaiveBody,
     params(("fee_key" = String, Path, description = "the fee's ledger key")),
     responses((status = 200, body = FeeRecord, description = "waived"),
@@ -102,7 +102,7 @@ pub async fn waive_fee(
     ApiPath(fee_key): ApiPath<String>,
     body: JsonBody,
 ) -> Result<Json<FeeRecord>, ApiError> {
-    caller.require(&[Role::Finance])?;
+    caller.require(&[Role::Finance, Role::Operator])?;
     let body: WaiveBody = body.parse()?;
     let fee = visible_fee(&state, &caller, &fee_key).await?;
     if fee.state.is_final() {

@@ -6,7 +6,6 @@
 //! update id of a change from the key, so the retry reaches the same booking or change in the
 //! workflow and answers what it did.
 
-use crate::auth::bearer_token;
 use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::state::AppState;
@@ -26,8 +25,8 @@ pub const HEADER: &str = "idempotency-key";
 
 /// Who is calling, for scoping keys: `role:sub` of a valid bearer token.
 async fn caller_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
-    let claims = state.keys.verify_fresh(bearer_token(headers).ok()?).await.ok()?;
-    Some(format!("{}:{}", claims.role, claims.sub))
+    let caller = crate::auth::Caller::of(state, headers).await.ok()?;
+    Some(format!("{}:{}", caller.role, caller.sub))
 }
 
 /// A stable id for what a caller's request with `key` does (a session id, an update id): the

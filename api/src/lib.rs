@@ -1,6 +1,7 @@
 //! The HTTP API of `shared/API.md`: axum handlers over the read model and the session
 //! workflows, bearer auth with the roles and ownership rules, and one error format.
 
+pub mod audit;
 pub mod auth;
 pub mod availability;
 pub mod changes;
@@ -15,6 +16,7 @@ pub mod media;
 pub mod messaging;
 pub mod metrics;
 pub mod openapi;
+pub mod operators;
 pub mod people;
 pub mod public_keys;
 pub mod remote_keys;
@@ -41,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/clients/{client_id}", put(people::put_client))
         .route("/v1/clients/{client_id}/credits", get(credits::client_credits))
         .route("/v1/clients/{client_id}/credits/purchase", post(credits::purchase_credit))
+        .route("/v1/clients/{client_id}/credits/grant", post(operators::grant_credit))
+        .route("/v1/clients/{client_id}/credits/remove", post(operators::remove_credit))
         .route("/v1/clients/{client_id}/fees", get(fees::client_fees))
         .route("/v1/providers/{provider_id}", put(people::put_provider))
         .route(
@@ -63,6 +67,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}/next-estimate", get(changes::next_estimate))
         .route("/v1/sessions/{id}/authorize-next", post(changes::authorize_next))
         .route("/v1/sessions/{id}/join", get(media::join_link))
+        .route("/v1/sessions/{id}/operator/cancel", post(operators::cancel))
+        .route("/v1/sessions/{id}/operator/end", post(operators::end))
+        .route("/v1/sessions/{id}/operator/resend-notice", post(operators::resend_notice))
         .route("/v1/messaging-sessions", post(messaging::start))
         .route("/v1/messaging-sessions/{id}", get(messaging::get))
         .route("/v1/messaging-sessions/{id}/cancel", post(messaging::cancel))
@@ -73,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/refunds", post(finance::refund))
         .route("/v1/fees/{fee_key}", get(fees::get_fee))
         .route("/v1/fees/{fee_key}/waive", post(fees::waive_fee))
+        .route("/v1/audit", get(audit::audit_entries))
         .route("/v1/media/events", post(media::media_event))
         .route("/join/{token}", get(media::join))
         .route("/media/rooms/{room_id}", get(media::room_page))
@@ -80,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { error::ApiError::NotFound })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotent))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(TraceLayer::new_for_http())

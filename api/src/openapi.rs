@@ -48,6 +48,12 @@ use utoipa::{Modify, OpenApi};
         crate::fees::get_fee,
         crate::fees::client_fees,
         crate::fees::waive_fee,
+        crate::operators::cancel,
+        crate::operators::end,
+        crate::operators::resend_notice,
+        crate::operators::grant_credit,
+        crate::operators::remove_credit,
+        crate::audit::audit_entries,
     ),
     components(schemas(livesessions_domain::RoomId)),
     modifiers(&BearerAuth, &CommonAnswers)
@@ -241,13 +247,14 @@ mod tests {
         use livesessions_domain::availability::{
             MAX_EXCEPTION_HOURS, MAX_EXCEPTIONS, MAX_WEEKLY_HOURS, MAX_WINDOWS,
         };
-        use livesessions_domain::{CancelReason, DisplayName, Email, WaiverReason};
+        use livesessions_domain::{CancelReason, DisplayName, Email, OperatorReason, WaiverReason};
         let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let schemas = &document["components"]["schemas"];
         let stated = [
             (&schemas["DisplayName"]["maxLength"], DisplayName::MAX_CHARS),
             (&schemas["CancelReason"]["maxLength"], CancelReason::MAX_CHARS),
             (&schemas["WaiverReason"]["maxLength"], WaiverReason::MAX_CHARS),
+            (&schemas["OperatorReason"]["maxLength"], OperatorReason::MAX_CHARS),
             (&schemas["Email"]["maxLength"], Email::MAX_CHARS),
             (&schemas["Email"]["minLength"], Email::MIN_CHARS),
             (&schemas["Availability"]["properties"]["weekly"]["maxItems"], MAX_WEEKLY_HOURS),

@@ -232,9 +232,23 @@ pub(crate) async fn steer(
     change: Change,
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     caller.require(roles)?;
-    let session = visible_session(state, caller, id).await?;
     let update_id =
         idempotency::key_of(headers)?.map(|key| idempotency::derived_id(caller, &key).to_string());
+    steer_as(state, caller, id, roles, closed_code, change, update_id).await
+}
+
+/// As [`steer`], the change's update id given (`None`: a new one).
+pub(crate) async fn steer_as(
+    state: &AppState,
+    caller: &Caller,
+    id: SessionId,
+    roles: &[Role],
+    closed_code: RefusalCode,
+    change: Change,
+    update_id: Option<String>,
+) -> Result<Json<SessionSnapshot>, ApiError> {
+    caller.require(roles)?;
+    let session = visible_session(state, caller, id).await?;
     match state.sessions.change(id, change, update_id).await {
         Ok(session) => Ok(Json(session)),
         Err(SessionCallError::NotRunning) => Err(Refusal::new(

@@ -5,7 +5,7 @@ use livesessions_activities::media::MediaSettings;
 use livesessions_activities::payments::PaymentProcessor;
 use livesessions_activities::{Billing, Db};
 use livesessions_domain::{Plans, Policy};
-use livesessions_worker::{FeeCollections, Purchases, Sessions, Subscriptions};
+use livesessions_worker::{CreditAdjustments, FeeCollections, Purchases, Sessions, Subscriptions};
 use std::sync::Arc;
 
 /// The API's shared state: the database, the session workflows, keys and configuration.
@@ -17,6 +17,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Starts credit purchases and waits for them.
     pub purchases: Purchases,
+    /// Grants and removes credits for operators.
+    pub credit_adjustments: CreditAdjustments,
     /// Keeps subscription clients' renewal workflows running.
     pub subscriptions: Subscriptions,
     /// Waives fees through their collection workflows.

@@ -8,7 +8,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use livesessions_activities::{Billing, Db};
 use livesessions_api::{AppState, JwtKeys};
-use livesessions_worker::{FeeCollections, Purchases, SessionWorker, Sessions, Subscriptions};
+use livesessions_worker::{
+    CreditAdjustments, FeeCollections, Purchases, SessionWorker, Sessions, Subscriptions,
+};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -139,6 +141,10 @@ impl Application {
             db: self.db.clone(),
             sessions: Sessions::new(self.client.clone(), &self.settings.temporal),
             purchases: Purchases::new(self.client.clone(), &self.settings.temporal),
+            credit_adjustments: CreditAdjustments::new(
+                self.client.clone(),
+                &self.settings.temporal,
+            ),
             subscriptions: Subscriptions::new(self.client.clone(), &self.settings.temporal),
             fees: FeeCollections::new(
                 self.client.clone(),

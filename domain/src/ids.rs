@@ -92,6 +92,26 @@ uuid_id!(
     "waiver id"
 );
 
+uuid_id!(
+    /// One operator action (a repair of a session, a credit granted or removed); the API derives
+    /// it from the caller's Idempotency-Key when there is one. Its reason stays in the database.
+    ActionId,
+    "action id"
+);
+
+impl ActionId {
+    /// The id of the workflow of this action when it grants or removes a credit:
+    /// `credit-adjustment-<action uuid>`.
+    pub fn credit_adjustment_workflow_id(&self) -> String {
+        format!("credit-adjustment-{}", self.0)
+    }
+
+    /// The waiver this action makes when it waives a fee (the same UUID).
+    pub const fn waiver(&self) -> WaiverId {
+        WaiverId::from_uuid(self.0)
+    }
+}
+
 impl PurchaseId {
     /// The id of this purchase's workflow: `credit-purchase-<purchase uuid>`.
     pub fn workflow_id(&self) -> String {

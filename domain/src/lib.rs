@@ -30,7 +30,7 @@ pub use booking::{BookingRequest, ProviderProfile};
 pub use coverage::{Coverage, Specialty};
 pub use email::Email;
 pub use fee_collection::CollectionState;
-pub use ids::{ClientId, CreditId, ProviderId, PurchaseId, RoomId, SessionId, WaiverId};
+pub use ids::{ActionId, ClientId, CreditId, ProviderId, PurchaseId, RoomId, SessionId, WaiverId};
 pub use messaging::{MessagingSnapshot, MessagingState};
 pub use money::{Currency, Money};
 pub use parse::ParseError;
@@ -43,5 +43,5 @@ pub use session::{
     Party, Service, SessionSnapshot, SessionState, StateChange,
 };
 pub use subscription::{BillingPeriod, CarryOver, Renewal};
-pub use text::{CancelReason, DisplayName, WaiverReason};
+pub use text::{CancelReason, DisplayName, OperatorReason, WaiverReason};
 pub use time_zone::TimeZoneName;

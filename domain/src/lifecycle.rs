@@ -20,7 +20,7 @@ use crate::policy::delta;
 use crate::{
     BookingRequest, Coverage, CreditId, CreditStatus, CreditUse, Fee, FeeKind, FeeStatus, Joined,
     Modality, Money, NextAuthorization, Outcome, Party, Policy, Refusal, RefusalCode, SessionId,
-    SessionSnapshot, SessionState, SessionTerms, StateChange,
+    SessionSnapshot, SessionState, SessionTerms, StateChange, WaiverId,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,38 @@ pub struct Cancel {
     pub by: Party,
 }
 
+/// What an operator decides about the fee a cancellation on the client's behalf would charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeeDecision {
+    /// As the policy says: a late cancellation is charged its fee.
+    Charge,
+    /// Not charged: the fee a late cancellation owes is posted and waived at once under this
+    /// waiver, as finance waives an outstanding fee.
+    Waive(WaiverId),
+}
+
+/// An operator cancels on someone's behalf, with an explicit decision about the fee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorCancel {
+    /// For whom: the client (then the policy's lateness applies) or the provider (never costs
+    /// the client).
+    pub on_behalf_of: Party,
+    /// Charge or waive the fee a late cancellation for the client owes.
+    pub fee: FeeDecision,
+}
+
+/// How an operator ends a session that is stuck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorEnding {
+    /// It took place (the room never said so): the credit is consumed.
+    Completed,
+    /// It did not take place: the credit comes back and nobody is charged.
+    Cancelled,
+}
+
 /// A change someone asks for. One at a time per session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -71,6 +103,12 @@ pub enum Change {
     ProviderUnavailable,
     /// The insurance client authorizes the next session.
     AuthorizeNext,
+    /// An operator cancels on someone's behalf.
+    OperatorCancel(OperatorCancel),
+    /// An operator ends a stuck session.
+    OperatorEnd(OperatorEnding),
+    /// An operator sends the last notice's email again.
+    ResendNotice,
 }
 
 impl Change {
@@ -84,6 +122,15 @@ impl Change {
             Change::Cancel(Cancel { by: Party::Provider }) => "cancel by the provider",
             Change::ProviderUnavailable => "provider_unavailable",
             Change::AuthorizeNext => "authorize_next",
+            Change::OperatorCancel(OperatorCancel { on_behalf_of: Party::Client, .. }) => {
+                "operator cancel for the client"
+            }
+            Change::OperatorCancel(OperatorCancel { on_behalf_of: Party::Provider, .. }) => {
+                "operator cancel for the provider"
+            }
+            Change::OperatorEnd(OperatorEnding::Completed) => "operator end (completed)",
+            Change::OperatorEnd(OperatorEnding::Cancelled) => "operator end (cancelled)",
+            Change::ResendNotice => "resend notice",
         }
     }
 }
@@ -166,8 +213,33 @@ pub struct Ending {
     pub credit: CreditStatus,
     /// The fee charged, if any: the session's full price, or an insurance session's copay.
     pub fee: Option<FeeKind>,
+    /// The operator's waiver of that fee: posted and waived at once, never charged.
+    pub waiver: Option<WaiverId>,
     /// What the client is told.
     pub notice: Option<Notice>,
+}
+
+impl Ending {
+    /// This ending with its fee waived under `waiver` (an operator's decision): nothing is
+    /// charged, and the client is told so.
+    fn fee_waived(self, waiver: WaiverId) -> Self {
+        let notice = match self.notice {
+            Some(Notice::LateCancelled { fee }) => Some(Notice::LateCancelledFeeWaived { fee }),
+            other => other,
+        };
+        Self { waiver: self.fee.map(|_| waiver), notice, ..self }
+    }
+}
+
+/// A notice's email sent again by an operator, under a key of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resend {
+    /// The notice last sent.
+    pub notice: Notice,
+    /// The calendar invite it carried.
+    pub invite: Option<Invite>,
+    /// `<workflow id>:<notice>:resend<n>`: each resend is delivered once.
+    pub key: String,
 }
 
 /// What a step does, as the rules decide it. The workflow carries out [`Transition::effects`],
@@ -199,6 +271,8 @@ pub enum Transition {
     AuthorizeNext,
     /// The next session's authorization lapsed.
     LapseAuthorization,
+    /// The last notice's email goes out again; nothing else changes.
+    Resend(Resend),
 }
 
 /// An effect a transition has before its state is entered; each is an idempotent activity.
@@ -211,6 +285,9 @@ pub enum Effect {
     /// Charge [`Session::fee_amount`] as a fee, under [`Session::fee_key`]; then
     /// [`Session::fee_recorded`].
     ChargeFee(FeeKind),
+    /// Post the fee under [`Session::fee_key`] as owed and waive it at once under the waiver
+    /// (finance's waiver, `fee_waived`); then [`Session::fee_recorded`] as waived.
+    WaiveFee(FeeKind, WaiverId),
     /// Record the next session's authorization, under [`Session::authorization_key`].
     AuthorizeNext,
 }
@@ -222,7 +299,10 @@ impl Transition {
             Transition::Confirm => vec![Effect::OpenRoom],
             Transition::End(ending) => {
                 let mut effects = vec![Effect::SettleCredit(ending.credit)];
-                effects.extend(ending.fee.map(Effect::ChargeFee));
+                effects.extend(ending.fee.map(|kind| match ending.waiver {
+                    Some(waiver) => Effect::WaiveFee(kind, waiver),
+                    None => Effect::ChargeFee(kind),
+                }));
                 effects
             }
             Transition::Reschedule { late: true, .. } => vec![
@@ -234,7 +314,8 @@ impl Transition {
             | Transition::Absence(_)
             | Transition::Begin
             | Transition::Remind(_)
-            | Transition::LapseAuthorization => Vec::new(),
+            | Transition::LapseAuthorization
+            | Transition::Resend(_) => Vec::new(),
         }
     }
 }
@@ -261,6 +342,9 @@ pub struct Session {
     /// Whether a calendar invite went out, and its `SEQUENCE`.
     invited: bool,
     invite_sequence: u32,
+    /// The last notice told, with its invite, and how often an operator sent it again.
+    last_told: Option<(Notice, Option<Invite>)>,
+    resends: u32,
 }
 
 fn conflict(state: SessionState, what: &str) -> Refusal {
@@ -315,6 +399,8 @@ impl Session {
             offer_lapses_at: None,
             invited: false,
             invite_sequence: 0,
+            last_told: None,
+            resends: 0,
         }
     }
 
@@ -459,8 +545,26 @@ impl Session {
                     _ => Ok(()),
                 }
             }
-            Change::Cancel(_) if open && state.is_changeable() => Ok(()),
-            Change::Cancel(_) => Err(conflict(state, "cancelled")),
+            Change::Cancel(_) | Change::OperatorCancel(_) if open && state.is_changeable() => {
+                Ok(())
+            }
+            Change::Cancel(_) | Change::OperatorCancel(_) => Err(conflict(state, "cancelled")),
+            Change::OperatorEnd(OperatorEnding::Completed)
+                if open && matches!(state, SessionState::Confirmed | SessionState::InProgress) =>
+            {
+                Ok(())
+            }
+            Change::OperatorEnd(OperatorEnding::Completed) => {
+                Err(conflict(state, "ended as completed"))
+            }
+            Change::OperatorEnd(OperatorEnding::Cancelled)
+                if open && (state.is_changeable() || state == SessionState::InProgress) =>
+            {
+                Ok(())
+            }
+            Change::OperatorEnd(OperatorEnding::Cancelled) => Err(conflict(state, "ended")),
+            Change::ResendNotice if self.is_held() && self.last_told.is_some() => Ok(()),
+            Change::ResendNotice => Err(conflict(state, "sent a notice again: none was sent")),
             Change::ProviderUnavailable if open && state.holds_slot() => Ok(()),
             Change::ProviderUnavailable => Err(conflict(state, "marked unavailable")),
             Change::AuthorizeNext => match &self.snapshot.next_authorization {
@@ -621,11 +725,16 @@ impl Session {
             Outcome::ProviderWasUnavailable => {
                 (S::ProviderUnavailable, C::Released, None, Some(Notice::RescheduleOfferLapsed))
             }
-            Outcome::RoomEnded | Outcome::CompletionMarginElapsed => {
-                (S::Completed, C::Consumed, self.copay_due(), None)
+            // The session took place (the room ended, the margin passed, or an operator ended
+            // it once begun): an insurance session collects its copay.
+            Outcome::RoomEnded
+            | Outcome::CompletionMarginElapsed
+            | Outcome::CompletedByOperator => (S::Completed, C::Consumed, self.copay_due(), None),
+            Outcome::CancelledByOperator => {
+                (S::Cancelled, C::Released, None, Some(Notice::Cancelled))
             }
         };
-        Ending { state, outcome, credit, fee: charge, notice }
+        Ending { state, outcome, credit, fee: charge, waiver: None, notice }
     }
 
     /// An insurance session that took place collects the client's share, the estimate they
@@ -695,6 +804,45 @@ impl Session {
             }
             Change::ProviderUnavailable => Transition::Absence(SessionState::ProviderUnavailable),
             Change::AuthorizeNext => Transition::AuthorizeNext,
+            Change::OperatorCancel(OperatorCancel { on_behalf_of, fee }) => {
+                let by = Change::Cancel(Cancel { by: *on_behalf_of });
+                match (self.decide_change(&by, now)?, fee) {
+                    (Transition::End(ending), FeeDecision::Waive(waiver)) => {
+                        Transition::End(ending.fee_waived(*waiver))
+                    }
+                    (transition, _) => transition,
+                }
+            }
+            Change::OperatorEnd(OperatorEnding::Completed)
+                if self.snapshot.state == SessionState::Confirmed
+                    && now < self.snapshot.starts_at =>
+            {
+                return Err(Refusal::new(
+                    RefusalCode::SessionStateConflict,
+                    format!(
+                        "the session starts at {}: it cannot have taken place yet",
+                        self.snapshot.starts_at.to_rfc3339()
+                    ),
+                ));
+            }
+            Change::OperatorEnd(OperatorEnding::Completed) => {
+                Transition::End(self.ending(Outcome::CompletedByOperator))
+            }
+            Change::OperatorEnd(OperatorEnding::Cancelled) => {
+                Transition::End(self.ending(Outcome::CancelledByOperator))
+            }
+            Change::ResendNotice => {
+                let (notice, invite) = self.last_told.ok_or_else(|| {
+                    conflict(self.snapshot.state, "sent a notice again: none was sent")
+                })?;
+                let key = format!(
+                    "{}:{}:resend{}",
+                    self.snapshot.workflow_id,
+                    notice.step(),
+                    self.resends + 1
+                );
+                Transition::Resend(Resend { notice, invite, key })
+            }
         })
     }
 
@@ -815,6 +963,7 @@ impl Session {
                     self.snapshot.version += 1;
                 }
             }
+            Transition::Resend(_) => self.resends += 1,
         }
     }
 
@@ -856,9 +1005,10 @@ impl Session {
                 );
                 return Some((Notice::Reminder, key));
             }
-            Transition::Begin | Transition::AuthorizeNext | Transition::LapseAuthorization => {
-                return None;
-            }
+            Transition::Begin
+            | Transition::AuthorizeNext
+            | Transition::LapseAuthorization
+            | Transition::Resend(_) => return None,
         };
         Some((notice, self.notice_key(&notice)))
     }
@@ -876,13 +1026,22 @@ impl Session {
                 self.invite_sequence += 1;
                 InviteMethod::Request
             }
-            Notice::Cancelled | Notice::LateCancelled { .. } if self.invited => {
+            Notice::Cancelled
+            | Notice::LateCancelled { .. }
+            | Notice::LateCancelledFeeWaived { .. }
+                if self.invited =>
+            {
                 self.invite_sequence += 1;
                 InviteMethod::Cancel
             }
             _ => return None,
         };
         Some(Invite { method, sequence: self.invite_sequence })
+    }
+
+    /// `notice` was told, with `invite`: an operator's resend sends it again.
+    pub fn told(&mut self, notice: Notice, invite: Option<Invite>) {
+        self.last_told = Some((notice, invite));
     }
 
     // ----- Idempotency keys: unique per change, never a time that can repeat ----------------

@@ -28,6 +28,11 @@ pub enum Notice {
         /// The fee.
         fee: Money,
     },
+    /// Cancelled late by an operator who waived the fee: the credit is lost, nothing charged.
+    LateCancelledFeeWaived {
+        /// The fee waived.
+        fee: Money,
+    },
     /// The client did not join: the credit is lost and the fee charged.
     ClientNoShow {
         /// The fee.
@@ -62,6 +67,7 @@ impl Notice {
             Notice::Rescheduled => "rescheduled_notice",
             Notice::Cancelled => "cancelled_notice",
             Notice::LateCancelled { .. } => "late_cancelled_notice",
+            Notice::LateCancelledFeeWaived { .. } => "late_cancelled_fee_waived_notice",
             Notice::ClientNoShow { .. } => "client_no_show_notice",
             Notice::ProviderNoShow => "provider_no_show_notice",
             Notice::ProviderUnavailable => "provider_unavailable_notice",
@@ -84,6 +90,7 @@ impl Notice {
             Notice::Rescheduled => "rescheduled",
             Notice::Cancelled => "cancelled",
             Notice::LateCancelled { .. } => "late_cancelled",
+            Notice::LateCancelledFeeWaived { .. } => "late_cancelled_fee_waived",
             Notice::ClientNoShow { .. } => "client_no_show",
             Notice::ProviderNoShow => "provider_no_show",
             Notice::ProviderUnavailable => "provider_unavailable",
@@ -106,7 +113,8 @@ impl Notice {
             Notice::Confirmed
             | Notice::Rescheduled
             | Notice::Cancelled
-            | Notice::LateCancelled { .. } => &[Party::Client, Party::Provider],
+            | Notice::LateCancelled { .. }
+            | Notice::LateCancelledFeeWaived { .. } => &[Party::Client, Party::Provider],
             _ => &[Party::Client],
         }
     }

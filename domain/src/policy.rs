@@ -155,6 +155,8 @@ mod tests {
         assert!(
             serde_json::from_value::<Policy>(serde_json::json!({"join_grace": "soon"})).is_err()
         );
-        assert!(serde_json::from_value::<Policy>(serde_json::json!({"grace": "1m"})).is_err());
+        // A key of another release is ignored here (running sessions read their copy back);
+        // the configuration refuses one (app's `a_bad_value_or_an_unknown_key_is_a_clear_error`).
+        assert!(serde_json::from_value::<Policy>(serde_json::json!({"grace": "1m"})).is_ok());
     }
 }

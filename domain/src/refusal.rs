@@ -90,6 +90,8 @@ pub enum RefusalCode {
     OverlappingAvailability,
     /// The fee is no longer owed: collected, waived or written off already (409).
     FeeNotOutstanding,
+    /// An operator asked to remove a credit the client does not have free (409).
+    NoFreeCredit,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -126,6 +128,7 @@ text_enum!(RefusalCode, "refusal code", {
     InvalidEmail => "invalid_email",
     OverlappingAvailability => "overlapping_availability",
     FeeNotOutstanding => "fee_not_outstanding",
+    NoFreeCredit => "no_free_credit",
 });
 
 impl RefusalCode {
@@ -143,7 +146,8 @@ impl RefusalCode {
             | RefusalCode::CreditAlreadyUsed
             | RefusalCode::SlotTaken
             | RefusalCode::ChangeInProgress
-            | RefusalCode::FeeNotOutstanding => RefusalKind::Conflict,
+            | RefusalCode::FeeNotOutstanding
+            | RefusalCode::NoFreeCredit => RefusalKind::Conflict,
             RefusalCode::PsychiatryRequiresVideo
             | RefusalCode::ModalityNotInPlan
             | RefusalCode::DurationNotInPlan

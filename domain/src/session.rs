@@ -138,6 +138,10 @@ pub enum Outcome {
     RoomEnded,
     /// The booked length plus the completion margin passed after both joined.
     CompletionMarginElapsed,
+    /// An operator ended the session as having taken place (the room never said so).
+    CompletedByOperator,
+    /// An operator ended the session as not taking place: nobody is charged, the credit is back.
+    CancelledByOperator,
 }
 
 text_enum!(Outcome, "outcome", {
@@ -152,6 +156,8 @@ text_enum!(Outcome, "outcome", {
     ProviderWasUnavailable => "provider_was_unavailable",
     RoomEnded => "room_ended",
     CompletionMarginElapsed => "completion_margin_elapsed",
+    CompletedByOperator => "completed_by_operator",
+    CancelledByOperator => "cancelled_by_operator",
 });
 
 /// What happened to the credit a session holds.
@@ -198,11 +204,15 @@ pub enum FeeStatus {
     Charged,
     /// Declined or not collectable now: recorded as owed, in finance's reports.
     Outstanding,
+    /// Not charged: an operator waived it (posted as owed and waived at once, as finance waives
+    /// an outstanding fee).
+    Waived,
 }
 
 text_enum!(FeeStatus, "fee status", {
     Charged => "charged",
     Outstanding => "outstanding",
+    Waived => "waived",
 });
 
 /// A fee a session charged, once, under its idempotency key.
@@ -215,7 +225,7 @@ pub struct Fee {
     pub amount: Money,
     /// `<workflow id>:<step>`: the same key never moves money twice.
     pub key: String,
-    /// Collected, or owed.
+    /// Collected, owed, or waived by an operator.
     pub status: FeeStatus,
     /// When (workflow time).
     pub at: DateTime<Utc>,

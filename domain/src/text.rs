@@ -96,6 +96,22 @@ bounded_text!(
     500,
     true
 );
+bounded_text!(
+    /// Why an operator repaired a session or moved a credit, kept in the database (never in
+    /// workflow history or the audit log): 1 to 500 characters, line breaks allowed.
+    OperatorReason,
+    "reason",
+    500,
+    true
+);
+
+impl OperatorReason {
+    /// The same words as a fee waiver's reason (the bounds are the same), for the waiver an
+    /// operator's cancellation makes.
+    pub fn as_waiver_reason(&self) -> WaiverReason {
+        WaiverReason(self.0.clone())
+    }
+}
 
 #[cfg(test)]
 mod tests {

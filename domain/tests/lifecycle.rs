@@ -8,12 +8,14 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use livesessions_domain::lifecycle::{
-    Cancel, Change, Effect, Join, Reschedule, Session, Step, Transition,
+    Cancel, Change, Effect, FeeDecision, Join, OperatorCancel, OperatorEnding, Reschedule, Session,
+    Step, Transition,
 };
+use livesessions_domain::notice::Notice;
 use livesessions_domain::{
     BookingRequest, ClientId, Coverage, CreditId, CreditStatus, Currency, FeeKind, FeeStatus,
     Modality, Money, Outcome, Party, Policy, ProviderId, RefusalCode, Service, SessionId,
-    SessionState, SessionTerms, TimeZoneName,
+    SessionState, SessionTerms, TimeZoneName, WaiverId,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -51,6 +53,8 @@ struct World {
     notices: BTreeSet<String>,
     /// Charged fees with the state the session was in before the step that charged them.
     fee_outcomes: Vec<(FeeKind, Option<Outcome>, SessionState)>,
+    /// Fees an operator waived, the same way.
+    waived: Vec<(FeeKind, Option<Outcome>, SessionState)>,
     /// Whether a refused change came back with `change_in_progress`.
     in_progress_refusals: u32,
     /// (state before, what happened, state after) for every step that moved the state.
@@ -96,6 +100,7 @@ impl World {
             charged: BTreeSet::new(),
             notices: BTreeSet::new(),
             fee_outcomes: Vec::new(),
+            waived: Vec::new(),
             in_progress_refusals: 0,
             edges: BTreeSet::new(),
             decline_fees,
@@ -155,6 +160,10 @@ impl World {
 
     fn carry_out(&mut self, transition: Transition) {
         let state = self.session.snapshot().state;
+        let outcome = match &transition {
+            Transition::End(ending) => Some(ending.outcome),
+            _ => None,
+        };
         for effect in transition.effects() {
             match effect {
                 Effect::OpenRoom | Effect::AuthorizeNext => {}
@@ -170,20 +179,29 @@ impl World {
                 Effect::ChargeFee(kind) => {
                     let key = self.session.fee_key(kind);
                     assert!(self.charged.insert(key.clone()), "fee key {key} charged twice");
-                    let outcome = match &transition {
-                        Transition::End(ending) => Some(ending.outcome),
-                        _ => None,
-                    };
                     self.fee_outcomes.push((kind, outcome, state));
                     let status =
                         if self.decline_fees { FeeStatus::Outstanding } else { FeeStatus::Charged };
                     self.session.fee_recorded(kind, status, self.now);
                 }
+                Effect::WaiveFee(kind, _) => {
+                    self.waived.push((kind, outcome, state));
+                    self.session.fee_recorded(kind, FeeStatus::Waived, self.now);
+                }
             }
+        }
+        if let Transition::Resend(resend) = &transition {
+            assert!(
+                self.notices.insert(resend.key.clone()),
+                "resend key {} sent twice",
+                resend.key
+            );
         }
         self.session.apply(&transition, self.now);
         for (notice, key) in self.session.notices_after(&transition) {
             assert!(self.notices.insert(key.clone()), "notice key {key} ({notice:?}) posted twice");
+            let invite = self.session.invite_for(&notice);
+            self.session.told(notice, invite);
         }
     }
 
@@ -240,10 +258,17 @@ impl World {
         assert!(self.session.in_flight().is_none(), "no change is left in flight");
         let rounds = self.session.round() as usize + 1;
         assert!(new.fees.len() <= rounds, "at most one fee per booked time: {:?}", new.fees);
-        for (kind, outcome, state) in &self.fee_outcomes {
+        for (kind, outcome, state) in self.fee_outcomes.iter().chain(&self.waived) {
             match (kind, outcome) {
                 (FeeKind::NoShowFee, Some(Outcome::ClientDidNotJoin)) => {}
-                (FeeKind::Copay, Some(Outcome::RoomEnded | Outcome::CompletionMarginElapsed)) => {
+                (
+                    FeeKind::Copay,
+                    Some(
+                        Outcome::RoomEnded
+                        | Outcome::CompletionMarginElapsed
+                        | Outcome::CompletedByOperator,
+                    ),
+                ) => {
                     assert_eq!(new.coverage, Coverage::Insurance, "a copay only for insurance");
                 }
                 (FeeKind::LateCancelFee, Some(Outcome::ClientCancelledLate) | None) => {
@@ -271,10 +296,16 @@ impl World {
             Outcome::ClientCancelled,
             Outcome::RoomEnded,
             Outcome::CompletionMarginElapsed,
+            Outcome::CompletedByOperator,
+            Outcome::CancelledByOperator,
         ];
         if let Some(outcome) = new.outcome.filter(|o| no_fee_outcomes.contains(o)) {
-            let took_place =
-                matches!(outcome, Outcome::RoomEnded | Outcome::CompletionMarginElapsed);
+            let took_place = matches!(
+                outcome,
+                Outcome::RoomEnded
+                    | Outcome::CompletionMarginElapsed
+                    | Outcome::CompletedByOperator
+            );
             let last_round = format!(":r{}", self.session.round());
             let kinds: Vec<FeeKind> =
                 new.fees.iter().filter(|f| f.key.ends_with(&last_round)).map(|f| f.kind).collect();
@@ -297,7 +328,23 @@ impl World {
                 credit.status
             );
         }
+        for fee in &new.fees {
+            assert_eq!(
+                fee.status == FeeStatus::Waived,
+                !self.charged.contains(&fee.key),
+                "a waived fee is never charged, every other one is: {fee:?}"
+            );
+        }
     }
+}
+
+/// The waiver operators' cancellations use in these tests.
+const WAIVER: WaiverId = WaiverId::from_uuid(uuid::Uuid::from_u128(7));
+
+/// An operator's cancellation for `on_behalf_of`, charging or waiving the fee.
+fn operator_cancel(on_behalf_of: Party, waive: bool) -> Change {
+    let fee = if waive { FeeDecision::Waive(WAIVER) } else { FeeDecision::Charge };
+    Change::OperatorCancel(OperatorCancel { on_behalf_of, fee })
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -316,6 +363,11 @@ fn change() -> impl Strategy<Value = Change> {
         Just(Change::Cancel(Cancel { by: Party::Provider })),
         Just(Change::ProviderUnavailable),
         Just(Change::AuthorizeNext),
+        (prop_oneof![Just(Party::Client), Just(Party::Provider)], any::<bool>())
+            .prop_map(|(party, waive)| operator_cancel(party, waive)),
+        Just(Change::OperatorEnd(OperatorEnding::Completed)),
+        Just(Change::OperatorEnd(OperatorEnding::Cancelled)),
+        Just(Change::ResendNotice),
     ]
 }
 
@@ -422,6 +474,130 @@ fn lateness_is_judged_when_the_change_is_carried_out() {
     assert_eq!(world.session.snapshot().state, SessionState::LateCancelled);
 }
 
+/// An operator's late cancellation for the client that waives the fee: the session is
+/// cancelled late (the credit lost, as the policy says), the fee is recorded as waived and
+/// nothing is charged, and the client is told the fee is waived. Charging it instead charges.
+#[test]
+fn an_operator_cancels_late_for_the_client_and_charges_or_waives_the_fee() {
+    for waive in [true, false] {
+        let mut world = World::new(TimeDelta::hours(30), Coverage::Subscription, false);
+        world.apply(Stimulus::Ask(Change::Confirm));
+        world.apply(Stimulus::Wait(TimeDelta::hours(8)));
+        world.apply(Stimulus::Ask(operator_cancel(Party::Client, waive)));
+        let session = world.session.snapshot();
+        assert_eq!(session.state, SessionState::LateCancelled);
+        assert_eq!(session.outcome, Some(Outcome::ClientCancelledLate));
+        assert_eq!(session.credit.map(|c| c.status), Some(CreditStatus::Forfeited));
+        let status = if waive { FeeStatus::Waived } else { FeeStatus::Charged };
+        assert_eq!(session.fees.iter().map(|f| f.status).collect::<Vec<_>>(), [status]);
+        assert_eq!(world.charged.is_empty(), waive, "{:?}", world.charged);
+        let notice = if waive { "late_cancelled_fee_waived" } else { "late_cancelled_notice" };
+        assert!(world.notices.iter().any(|k| k.contains(notice)), "{:?}", world.notices);
+    }
+}
+
+/// For the provider, or in time, an operator's cancellation costs the client nothing, whatever
+/// the fee decision says: there is no fee to charge or waive.
+#[test]
+fn an_operators_cancel_without_a_fee_due_charges_and_waives_nothing() {
+    for (party, hours_later) in [(Party::Provider, 8), (Party::Client, 0)] {
+        let mut world = World::new(TimeDelta::hours(30), Coverage::Subscription, false);
+        world.apply(Stimulus::Ask(Change::Confirm));
+        world.apply(Stimulus::Wait(TimeDelta::hours(hours_later)));
+        world.apply(Stimulus::Ask(operator_cancel(party, true)));
+        let session = world.session.snapshot();
+        assert_eq!(session.state, SessionState::Cancelled, "{party}");
+        assert!(session.fees.is_empty() && world.waived.is_empty(), "{:?}", session.fees);
+        assert_eq!(session.credit.map(|c| c.status), Some(CreditStatus::Released));
+    }
+}
+
+/// An operator's action is a change like any other: while one is in flight, it is refused
+/// with `change_in_progress`, and it is refused by the state it does not fit.
+#[test]
+fn operator_actions_wait_their_turn_and_fit_the_state() {
+    let mut world = World::new(TimeDelta::hours(30), Coverage::Subscription, false);
+    world.apply(Stimulus::AskTwice(Change::Confirm, operator_cancel(Party::Client, true)));
+    assert_eq!(world.in_progress_refusals, 1);
+    world.apply(Stimulus::AskTwice(
+        Change::Cancel(Cancel { by: Party::Client }),
+        Change::OperatorEnd(OperatorEnding::Cancelled),
+    ));
+    assert_eq!(world.in_progress_refusals, 2);
+    assert_eq!(world.session.snapshot().state, SessionState::Cancelled);
+    for change in [
+        operator_cancel(Party::Client, false),
+        Change::OperatorEnd(OperatorEnding::Completed),
+        Change::OperatorEnd(OperatorEnding::Cancelled),
+    ] {
+        let refusal = world.session.admit(&change).expect_err("an ended session");
+        assert_eq!(refusal.code, RefusalCode::SessionStateConflict, "{change:?}");
+    }
+    let mut early = World::new(TimeDelta::hours(30), Coverage::Subscription, false);
+    let completed = Change::OperatorEnd(OperatorEnding::Completed);
+    let refusal = early.session.admit(&completed).expect_err("never confirmed, never held");
+    assert_eq!(refusal.code, RefusalCode::SessionStateConflict);
+    early.apply(Stimulus::Ask(Change::Confirm));
+    let refusal = early.session.decide_change(&completed, early.now).expect_err("not started");
+    assert_eq!(refusal.code, RefusalCode::SessionStateConflict);
+}
+
+/// A stuck session ends as an operator says: in progress and completed, the credit consumed
+/// (insurance: the next authorization offered); after a provider's absence and cancelled, the
+/// credit back, and the story over at once instead of at the offer's end.
+#[test]
+fn an_operator_ends_a_stuck_session() {
+    let mut world = World::new(TimeDelta::hours(3), Coverage::Insurance, false);
+    world.apply(Stimulus::Ask(Change::Confirm));
+    world.apply(Stimulus::Wait(TimeDelta::hours(3)));
+    world.apply(Stimulus::Join(Party::Client));
+    world.apply(Stimulus::Join(Party::Provider));
+    assert_eq!(world.session.snapshot().state, SessionState::InProgress);
+    world.apply(Stimulus::Ask(Change::OperatorEnd(OperatorEnding::Completed)));
+    let session = world.session.snapshot();
+    assert_eq!(session.state, SessionState::Completed);
+    assert_eq!(session.outcome, Some(Outcome::CompletedByOperator));
+    assert_eq!(session.credit.map(|c| c.status), Some(CreditStatus::Consumed));
+    assert!(session.next_authorization.is_some(), "the next session is offered");
+
+    let mut world = World::new(TimeDelta::hours(3), Coverage::Subscription, false);
+    world.apply(Stimulus::Ask(Change::Confirm));
+    world.apply(Stimulus::Wait(TimeDelta::hours(4)));
+    assert_eq!(world.session.snapshot().state, SessionState::ProviderNoShow);
+    world.apply(Stimulus::Ask(Change::OperatorEnd(OperatorEnding::Cancelled)));
+    let session = world.session.snapshot();
+    assert_eq!(session.state, SessionState::Cancelled);
+    assert_eq!(session.outcome, Some(Outcome::CancelledByOperator));
+    assert_eq!(session.credit.map(|c| c.status), Some(CreditStatus::Released));
+    assert!(world.session.is_finished());
+}
+
+/// A resend sends the last notice again under a key of its own each time, with the invite it
+/// carried, and changes nothing the API shows.
+#[test]
+fn a_resend_repeats_the_last_notice_under_new_keys() {
+    let mut world = World::new(TimeDelta::hours(30), Coverage::Subscription, false);
+    world.apply(Stimulus::Ask(Change::Confirm));
+    let before = world.session.snapshot().clone();
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        world.session.claim(Change::ResendNotice).expect("admitted");
+        let Step::CarryOut(ticket, change) = world.session.next_step(world.now) else {
+            panic!("the resend is carried out next");
+        };
+        let transition = world.session.decide_change(&change, world.now).expect("decided");
+        let Transition::Resend(resend) = &transition else { panic!("{transition:?}") };
+        assert_eq!(resend.notice, Notice::Confirmed);
+        assert!(resend.invite.is_some(), "the confirmation carried the calendar invite");
+        keys.push(resend.key.clone());
+        world.carry_out(transition.clone());
+        world.session.answer(ticket, Ok(()));
+    }
+    assert_ne!(keys[0], keys[1]);
+    assert!(keys[0].ends_with(":confirmed_notice:resend1"), "{keys:?}");
+    assert_eq!(world.session.snapshot(), &before, "nothing the API shows changed");
+}
+
 // ----- The state diagram --------------------------------------------------------------------
 
 /// Explores the machine from sessions booked far ahead and close to the start, by every
@@ -440,6 +616,11 @@ fn explore() -> BTreeSet<(String, String, String)> {
         Stimulus::Ask(Change::Cancel(Cancel { by: Party::Provider })),
         Stimulus::Ask(Change::ProviderUnavailable),
         Stimulus::Ask(Change::AuthorizeNext),
+        Stimulus::Ask(operator_cancel(Party::Client, true)),
+        Stimulus::Ask(operator_cancel(Party::Provider, false)),
+        Stimulus::Ask(Change::OperatorEnd(OperatorEnding::Completed)),
+        Stimulus::Ask(Change::OperatorEnd(OperatorEnding::Cancelled)),
+        Stimulus::Ask(Change::ResendNotice),
         Stimulus::Join(Party::Client),
         Stimulus::Join(Party::Provider),
         Stimulus::RoomEnds,

@@ -58,6 +58,7 @@ const MATRIX: &[(&str, [&str; 6])] = &[
     ("GET /v1/providers/{provider_id}/availability-requests", ["UU", "FF", "AF", "AA", "AA", "FF"]),
     ("GET /v1/ledger", ["UU", "FF", "FF", "FF", "AA", "AA"]),
     ("GET /v1/reconciliation", ["UU", "FF", "FF", "FF", "FF", "AA"]),
+    ("GET /v1/audit", ["UU", "FF", "FF", "FF", "AA", "AA"]),
     // Before the changes, while the join token of world A's session still stands.
     ("POST /media/rooms/{room_id}/end", ["AH", "AH", "AH", "AH", "AH", "AH"]),
     ("PUT /v1/clients/{client_id}", ["UU", "FF", "FF", "AA", "AA", "FF"]),
@@ -65,8 +66,10 @@ const MATRIX: &[(&str, [&str; 6])] = &[
     ("PUT /v1/providers/{provider_id}/availability", ["UU", "FF", "AF", "AA", "FF", "FF"]),
     ("POST /v1/availability-requests", ["UU", "AF", "FF", "AA", "FF", "FF"]),
     ("POST /v1/clients/{client_id}/credits/purchase", ["UU", "AH", "FF", "AA", "FF", "FF"]),
+    ("POST /v1/clients/{client_id}/credits/grant", ["UU", "FF", "FF", "FF", "AA", "FF"]),
+    ("POST /v1/clients/{client_id}/credits/remove", ["UU", "FF", "FF", "FF", "AA", "FF"]),
     ("POST /v1/refunds", ["UU", "FF", "FF", "FF", "AA", "AA"]),
-    ("POST /v1/fees/{fee_key}/waive", ["UU", "FF", "FF", "FF", "FF", "AA"]),
+    ("POST /v1/fees/{fee_key}/waive", ["UU", "FF", "FF", "FF", "AA", "AA"]),
     ("POST /v1/sessions", ["UU", "AF", "FF", "AA", "FF", "FF"]),
     ("POST /v1/messaging-sessions", ["UU", "AF", "FF", "AA", "FF", "FF"]),
     ("POST /v1/messaging-sessions/{id}/cancel", ["UU", "AH", "AH", "AA", "AA", "FF"]),
@@ -77,6 +80,10 @@ const MATRIX: &[(&str, [&str; 6])] = &[
     ("POST /v1/sessions/{id}/reschedule", ["UU", "AH", "FF", "AA", "FF", "FF"]),
     ("POST /v1/sessions/{id}/provider-unavailable", ["UU", "FF", "AH", "AA", "FF", "FF"]),
     ("POST /v1/sessions/{id}/cancel", ["UU", "AH", "AH", "AA", "FF", "FF"]),
+    // Operators' repairs, last: they end the sessions.
+    ("POST /v1/sessions/{id}/operator/resend-notice", ["UU", "FF", "FF", "FF", "AA", "FF"]),
+    ("POST /v1/sessions/{id}/operator/end", ["UU", "FF", "FF", "FF", "AA", "FF"]),
+    ("POST /v1/sessions/{id}/operator/cancel", ["UU", "FF", "FF", "FF", "AA", "FF"]),
 ];
 
 /// The operations the router serves, read from its source (`api/src/lib.rs`): each
@@ -275,7 +282,18 @@ async fn send(
                         [{"starts_at": now + TimeDelta::days(1), "ends_at": now + TimeDelta::days(2)}]})),
         ),
         "POST /v1/refunds" => (String::new(), Some(json!({"ledger_key": world.ledger_key}))),
-        "POST /v1/fees/{fee_key}/waive" => (String::new(), Some(json!({"reason": "goodwill"}))),
+        "POST /v1/fees/{fee_key}/waive"
+        | "POST /v1/clients/{client_id}/credits/grant"
+        | "POST /v1/clients/{client_id}/credits/remove" => {
+            (String::new(), Some(json!({"reason": "goodwill"})))
+        }
+        "POST /v1/sessions/{id}/operator/end" => {
+            (String::new(), Some(json!({"outcome": "cancelled", "reason": "stuck"})))
+        }
+        "POST /v1/sessions/{id}/operator/cancel" => (
+            String::new(),
+            Some(json!({"on_behalf_of": "client", "reason": "asked by phone", "fee": "waive"})),
+        ),
         "POST /v1/sessions" => (
             String::new(),
             Some(json!({"client_id": client, "provider_id": provider, "service": "therapy",

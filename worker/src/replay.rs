@@ -2,7 +2,7 @@
 //! would break running sessions (non-determinism) is caught before it ships.
 
 use livesessions_workflows::{
-    CreditPurchase, FeeCollection, LiveSession, MessagingSession, Subscription,
+    CreditAdjustment, CreditPurchase, FeeCollection, LiveSession, MessagingSession, Subscription,
 };
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
@@ -14,6 +14,7 @@ pub fn replayer() -> anyhow::Result<WorkflowReplayer> {
         .register_workflow::<CreditPurchase>()?
         .register_workflow::<Subscription>()?
         .register_workflow::<FeeCollection>()?
+        .register_workflow::<CreditAdjustment>()?
         .build();
     Ok(WorkflowReplayer::new(options)?)
 }

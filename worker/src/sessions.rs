@@ -164,6 +164,13 @@ impl Sessions {
             Change::AuthorizeNext => {
                 self.update(id, LiveSession::authorize_next, (), options).await
             }
+            Change::OperatorCancel(request) => {
+                self.update(id, LiveSession::operator_cancel, request, options).await
+            }
+            Change::OperatorEnd(ending) => {
+                self.update(id, LiveSession::operator_end, ending, options).await
+            }
+            Change::ResendNotice => self.update(id, LiveSession::resend_notice, (), options).await,
         }
     }
 

@@ -1,14 +1,14 @@
 //! The worker: polls the session task queue and runs the `LiveSession`, `MessagingSession`,
-//! `CreditPurchase`, `Subscription` and `FeeCollection` workflows and every activity they call;
+//! `CreditPurchase`, `Subscription`, `FeeCollection` and `CreditAdjustment` workflows and every activity they call;
 //! beside it, the outbox dispatcher sends the emails and webhook events the workflows wrote.
 
 use crate::TemporalSettings;
 use livesessions_activities::{
-    ActivitySettings, Billing, Collections, Db, Dispatcher, Media, Notification, Renewals, Storage,
-    WorkerMetrics,
+    ActivitySettings, Adjustments, Billing, Collections, Db, Dispatcher, Media, Notification,
+    Renewals, Storage, WorkerMetrics,
 };
 use livesessions_workflows::{
-    CreditPurchase, FeeCollection, LiveSession, MessagingSession, Subscription,
+    CreditAdjustment, CreditPurchase, FeeCollection, LiveSession, MessagingSession, Subscription,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,10 +66,12 @@ impl SessionWorker {
             .register_workflow::<CreditPurchase>()?
             .register_workflow::<Subscription>()?
             .register_workflow::<FeeCollection>()?
+            .register_workflow::<CreditAdjustment>()?
             .register_activities(Storage::new(db.clone(), words))
             .register_activities(Renewals::new(db.clone(), settings.plans.clone()))
             .register_activities(new_billing())
             .register_activities(Collections::new(new_billing()))
+            .register_activities(Adjustments::new(new_billing()))
             .register_activities(notification()?)
             .register_activities(Media::new(settings.media.service(&db)?))
             .graceful_shutdown_period(Duration::from_secs(10))

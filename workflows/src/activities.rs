@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use livesessions_domain::availability::TimeWindow;
 pub use livesessions_domain::notice::{Invite, InviteMethod, Notice};
 use livesessions_domain::{
-    BillingPeriod, ClientId, CollectionState, Coverage, CreditId, CreditStatus, FeeKind, FeeStatus,
-    MessagingSnapshot, Modality, Money, ProviderId, PurchaseId, Refusal, Renewal, RoomId,
-    SessionId, SessionSnapshot, TimeZoneName, WaiverId,
+    ActionId, BillingPeriod, ClientId, CollectionState, Coverage, CreditId, CreditStatus, FeeKind,
+    FeeStatus, MessagingSnapshot, Modality, Money, ProviderId, PurchaseId, Refusal, Renewal,
+    RoomId, SessionId, SessionSnapshot, TimeZoneName, WaiverId,
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::ActivityError;
@@ -150,6 +150,50 @@ pub struct FeeCharge {
     pub amount: Money,
 }
 
+/// A session's fee an operator waived as the session ended: posted as owed, then waived at once
+/// as finance waives an outstanding fee (its reason is in the database under the waiver's id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeWaiver {
+    /// The fee, under the session's key for it.
+    pub fee: FeeCharge,
+    /// The waiver.
+    pub waiver: WaiverId,
+}
+
+/// Which way an operator moves a client's credits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Adjustment {
+    /// One more credit (an insurance authorization for an insurance client).
+    Grant,
+    /// One available credit less.
+    Remove,
+}
+
+/// An operator's grant or removal of one of a client's credits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditAdjustmentRequest {
+    /// The operator's action: the ledger key derives from it
+    /// (`credit-adjustment-<action id>:credit_grant` or `…:credit_revoke`).
+    pub action: ActionId,
+    /// Whose credits.
+    pub client_id: ClientId,
+    /// Grant or remove.
+    pub adjustment: Adjustment,
+}
+
+/// What a credit adjustment came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdjustmentOutcome {
+    /// This credit was granted, or removed.
+    Adjusted {
+        /// The credit.
+        credit: CreditId,
+    },
+    /// Nothing moved: no credit is free to remove.
+    Refused(Refusal),
+}
+
 /// An insurance client's authorization of the next session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationGrant {
@@ -221,6 +265,23 @@ impl BillingActivities {
         unimplemented!()
     }
 
+    /// Posts a session's fee as owed and waives it at once (ledger `fee_waived`, as finance's
+    /// waiver of an outstanding fee posts it), in one transaction. Answers `waived`.
+    /// Idempotent.
+    #[activity(name = "billing.waive_fee")]
+    pub fn waive_fee(waiver: FeeWaiver) -> Result<FeeStatus, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Grants one credit, or removes one free credit (never one a session holds), with its
+    /// ledger transaction under the action's key. Idempotent: a retry answers the same credit.
+    #[activity(name = "billing.adjust_credit")]
+    pub fn adjust_credit(
+        request: CreditAdjustmentRequest,
+    ) -> Result<AdjustmentOutcome, ActivityError> {
+        unimplemented!()
+    }
+
     /// Records the client's authorization of their next insurance session, once per key.
     #[activity(name = "billing.authorize_next")]
     pub fn authorize_next(grant: AuthorizationGrant) -> Result<CreditId, ActivityError> {
@@ -243,7 +304,8 @@ impl BillingActivities {
 }
 
 pub use billing_activities::{
-    AuthorizeNext, BuyCredit, ChargeFee, HoldBooking, HoldNewTime, RecordUnpaidFee, SettleCredit,
+    AdjustCredit, AuthorizeNext, BuyCredit, ChargeFee, HoldBooking, HoldNewTime, RecordUnpaidFee,
+    SettleCredit, WaiveFee,
 };
 
 /// What beginning a subscription's billing period came to.

@@ -3,18 +3,20 @@
 //! next, waits, runs the activities of each step, and records the state that reports them.
 //!
 //! The handlers are how the outside world speaks to it. The provider's answer, reschedule,
-//! cancel, provider-unavailable and authorize-next are updates: each claims the session's one
-//! change slot before its first `.await` (a second change meanwhile gets
-//! `409 change_in_progress`, from the validator or from the claim) and waits for the run loop to
-//! answer it with the state the change produced, or with the refusal. Joins and the end of the
-//! media room are signals; `snapshot` is the live truth of one session.
+//! cancel, provider-unavailable and authorize-next are updates, and so are the operators'
+//! repairs (cancel on someone's behalf, end a stuck session, resend a notice), so each shows in
+//! the session's history by name: each claims the session's one change slot before its first
+//! `.await` (a second change meanwhile gets `409 change_in_progress`, from the validator or from
+//! the claim) and waits for the run loop to answer it with the state the change produced, or with
+//! the refusal. Joins and the end of the media room are signals; `snapshot` is the live truth of
+//! one session.
 
 #![allow(unreachable_pub)]
 
 use crate::activities::{
     AuthorizationGrant, BillingActivities, CreditMove, DeliveryInput, EmailNotice, FeeCharge,
-    HoldOutcome, HoldRequest, KeyedDelivery, MediaActivities, NewTimeRequest, Notice, RoomNotice,
-    RoomRequest, SessionRecord, StorageActivities, WebhookEvent,
+    FeeWaiver, HoldOutcome, HoldRequest, Invite, KeyedDelivery, MediaActivities, NewTimeRequest,
+    Notice, RoomNotice, RoomRequest, SessionRecord, StorageActivities, WebhookEvent,
 };
 use crate::search_attributes as attributes;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -34,7 +36,9 @@ use temporalio_workflow::{
     WorkflowResult, WorkflowTermination, select,
 };
 
-pub use livesessions_domain::lifecycle::{Cancel, Join, Reschedule};
+pub use livesessions_domain::lifecycle::{
+    Cancel, FeeDecision, Join, OperatorCancel, OperatorEnding, Reschedule,
+};
 
 /// What the workflow starts with: the booking, checked by the API, the terms and the policy in
 /// force when it was made. Ids, times and amounts only.
@@ -224,6 +228,61 @@ impl LiveSession {
         ask(ctx, Change::AuthorizeNext).await
     }
 
+    /// Refuses an operator's cancellation once the session has begun or ended.
+    #[update_validator(operator_cancel)]
+    fn validate_operator_cancel(
+        &self,
+        _ctx: &WorkflowContextView,
+        request: &OperatorCancel,
+    ) -> Validation {
+        self.admit(Change::OperatorCancel(*request))
+    }
+
+    /// An operator cancels on someone's behalf: as that person's cancellation would, but a late
+    /// one's fee is charged or waived (posted and waived at once) as the operator decided.
+    #[update]
+    pub async fn operator_cancel(
+        ctx: &mut WorkflowContext<Self>,
+        request: OperatorCancel,
+    ) -> Result<SessionSnapshot, Box<dyn Error + Send + Sync>> {
+        ask(ctx, Change::OperatorCancel(request)).await
+    }
+
+    /// Refuses an operator's end of a session that has ended, or (completed) never began.
+    #[update_validator(operator_end)]
+    fn validate_operator_end(
+        &self,
+        _ctx: &WorkflowContextView,
+        ending: &OperatorEnding,
+    ) -> Validation {
+        self.admit(Change::OperatorEnd(*ending))
+    }
+
+    /// An operator ends a stuck session: completed (the credit consumed) or cancelled (the
+    /// credit back, nobody charged).
+    #[update]
+    pub async fn operator_end(
+        ctx: &mut WorkflowContext<Self>,
+        ending: OperatorEnding,
+    ) -> Result<SessionSnapshot, Box<dyn Error + Send + Sync>> {
+        ask(ctx, Change::OperatorEnd(ending)).await
+    }
+
+    /// Refuses a resend while another change is in flight.
+    #[update_validator(resend_notice)]
+    fn validate_resend_notice(&self, _ctx: &WorkflowContextView, _: &()) -> Validation {
+        self.admit(Change::ResendNotice)
+    }
+
+    /// An operator sends the last notice's email again (the room keeps showing the message).
+    #[update]
+    pub async fn resend_notice(
+        ctx: &mut WorkflowContext<Self>,
+        _: (),
+    ) -> Result<SessionSnapshot, Box<dyn Error + Send + Sync>> {
+        ask(ctx, Change::ResendNotice).await
+    }
+
     /// Someone arrived in the room. Only the first join of each person counts.
     #[signal]
     pub fn participant_joined(&mut self, _ctx: &mut SyncWorkflowContext<Self>, join: Join) {
@@ -258,6 +317,7 @@ impl LiveSession {
     /// with the calendar invite it changes; both go with the next record of the state.
     fn tell(&mut self, notice: Notice, key: String) {
         let invite = self.session.invite_for(&notice);
+        self.session.told(notice, invite);
         let session = self.session.snapshot();
         if notice.shows_in_room() {
             self.room_messages.push(RoomNotice {
@@ -269,6 +329,12 @@ impl LiveSession {
                 notice,
             });
         }
+        self.email(notice, invite, key);
+    }
+
+    /// Emails a notice under `key` with the calendar invite it carries, with the next record.
+    fn email(&mut self, notice: Notice, invite: Option<Invite>, key: String) {
+        let session = self.session.snapshot();
         let email = EmailNotice {
             key: key.clone(),
             session_id: session.id,
@@ -427,6 +493,10 @@ async fn carry_out(ctx: &Ctx, transition: Transition) -> WorkflowResult<()> {
     for effect in transition.effects() {
         perform(ctx, effect).await?;
     }
+    if let Transition::Resend(resend) = &transition {
+        let resend = resend.clone();
+        ctx.state_mut(|s| s.email(resend.notice, resend.invite, resend.key));
+    }
     let at = now(ctx);
     let (before, starts_before) =
         ctx.state(|s| (s.session.snapshot().state, s.session.snapshot().starts_at));
@@ -454,17 +524,21 @@ async fn perform(ctx: &Ctx, effect: Effect) -> WorkflowResult<()> {
         Effect::OpenRoom => open_room(ctx).await,
         Effect::SettleCredit(to) => settle_credit(ctx, to).await,
         Effect::ChargeFee(kind) => {
-            let charge = ctx.state(|s| {
-                let session = s.session.snapshot();
-                FeeCharge {
-                    key: s.session.fee_key(kind),
-                    client_id: session.client_id,
-                    session_id: session.id,
-                    kind,
-                    amount: s.session.fee_amount(kind),
-                }
-            });
+            let charge = ctx.state(|s| fee_charge(&s.session, kind));
             let status = charge_fee(ctx, charge).await?;
+            let at = now(ctx);
+            ctx.state_mut(|s| s.session.fee_recorded(kind, status, at));
+            Ok(())
+        }
+        Effect::WaiveFee(kind, waiver) => {
+            let fee = ctx.state(|s| fee_charge(&s.session, kind));
+            let status = ctx
+                .execute_activity(
+                    BillingActivities::waive_fee,
+                    FeeWaiver { fee, waiver },
+                    step_options("post the fee and waive it"),
+                )
+                .await?;
             let at = now(ctx);
             ctx.state_mut(|s| s.session.fee_recorded(kind, status, at));
             Ok(())
@@ -489,6 +563,18 @@ async fn perform(ctx: &Ctx, effect: Effect) -> WorkflowResult<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// The session's fee of `kind` ([`Session::fee_amount`]), under its key.
+fn fee_charge(session: &Session, kind: livesessions_domain::FeeKind) -> FeeCharge {
+    let snapshot = session.snapshot();
+    FeeCharge {
+        key: session.fee_key(kind),
+        client_id: snapshot.client_id,
+        session_id: snapshot.id,
+        kind,
+        amount: session.fee_amount(kind),
     }
 }
 

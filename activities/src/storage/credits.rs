@@ -1,7 +1,7 @@
 //! Session credits and insurance authorizations: one row each, the thing a booking holds.
 //! `available` rows belong to nobody yet; a reserved, consumed or forfeited one names the
-//! session holding it; a `revoked` one (a bought credit whose purchase was refunded) and an
-//! `expired` one (a plan credit not carried into a new billing period) are gone. Every change of
+//! session holding it; a `revoked` one (a bought credit whose purchase was refunded, or one an
+//! operator removed) and an `expired` one (a plan credit not carried into a new billing period) are gone. Every change of
 //! a row posts its ledger transaction in the same database transaction, and balances are read
 //! from the ledger.
 
@@ -10,7 +10,9 @@ use super::{Db, StorageError, WriteTx, parse_column};
 use crate::{execute_in, with_pool, with_tx};
 use chrono::{DateTime, Utc};
 use livesessions_domain::{ClientId, Coverage, CreditId, CreditStatus, Money, SessionId};
-use livesessions_workflows::activities::{AuthorizationGrant, CreditMove};
+use livesessions_workflows::activities::{
+    Adjustment, AuthorizationGrant, CreditAdjustmentRequest, CreditMove,
+};
 use uuid::Uuid;
 
 /// What a row is: a session credit, or an insurance client's authorization of a session.
@@ -64,6 +66,9 @@ pub struct CreditBalance {
 
 /// The source of credits a plan grants (on enrolment, or each billing period).
 const PLAN_GRANT: &str = "plan_grant";
+
+/// The source of credits operators grant.
+const OPERATOR_GRANT: &str = "operator_grant";
 
 /// A credit (or authorization) row to write.
 struct NewCredit<'a> {
@@ -135,23 +140,97 @@ pub(crate) async fn grant(
         insert(tx, &credit, now).await?;
     }
     if count > 0 {
-        let postings = Posting::units(
-            accounts::ISSUED,
-            accounts::available(client),
-            kind.unit(),
-            i64::from(count),
-        );
-        let entry = NewEntry {
-            key,
-            kind: EntryKind::CreditGrant,
-            client_id: client,
-            session_id: None,
-            processor_ref: None,
-            postings: postings.into(),
-        };
-        ledger::post(tx, &entry, now).await?;
+        post_issued(tx, (client, kind.unit()), i64::from(count), key, now).await?;
     }
     Ok(())
+}
+
+/// Posts `count` of the client's free credits (or authorizations) of `unit` issued to them
+/// (`credit_grant`), or taken back when `count` is negative (`credit_revoke`), under `key`.
+async fn post_issued(
+    tx: &mut WriteTx,
+    (client, unit): (ClientId, &str),
+    count: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let kind = if count > 0 { EntryKind::CreditGrant } else { EntryKind::CreditRevoke };
+    let postings = Posting::units(accounts::ISSUED, accounts::available(client), unit, count);
+    let entry = NewEntry {
+        key,
+        kind,
+        client_id: client,
+        session_id: None,
+        processor_ref: None,
+        postings: postings.into(),
+    };
+    ledger::post(tx, &entry, now).await?;
+    Ok(())
+}
+
+/// Grants the client one credit of `kind`, or removes one of their free ones, for an
+/// operator's action, with its ledger transaction (`credit_grant`, `credit_revoke`) under
+/// `credit-adjustment-<action id>:<step>`. A granted credit is `operator_grant` (it never
+/// expires with a billing period); a removed one becomes `revoked`, bought credits last, and a
+/// credit a session holds is never taken. Answers the credit; `None` (nothing changed) when none
+/// is free to remove. The same action again moves nothing more and answers the same credit.
+pub async fn adjust(
+    db: &Db,
+    request: &CreditAdjustmentRequest,
+    kind: CreditKind,
+    now: DateTime<Utc>,
+) -> Result<Option<CreditId>, StorageError> {
+    let (action, client) = (request.action, request.client_id);
+    let mut tx = db.begin_write().await?;
+    let done: Option<Uuid> = with_tx!(&mut tx, |conn| {
+        sqlx::query_scalar("SELECT credit_id FROM credit_adjustments WHERE action_id = $1")
+            .bind(action.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await
+    })?;
+    if let Some(credit) = done {
+        return Ok(Some(CreditId::from_uuid(credit)));
+    }
+    let workflow = action.credit_adjustment_workflow_id();
+    let (credit, adjustment) = match request.adjustment {
+        Adjustment::Grant => {
+            let key = format!("{workflow}:credit_grant");
+            let credit = NewCredit {
+                client,
+                kind,
+                source: OPERATOR_GRANT,
+                session: None,
+                estimate: None,
+                key: Some(&key),
+            };
+            let id = insert(&mut tx, &credit, now).await?;
+            post_issued(&mut tx, (client, kind.unit()), 1, &key, now).await?;
+            (id, "grant")
+        }
+        Adjustment::Remove => {
+            let taking = Taking { status: "revoked", session: None, bought_last: true };
+            let Some(id) = take_available(&mut tx, client, kind, &taking, now).await? else {
+                return Ok(None);
+            };
+            let key = format!("{workflow}:credit_revoke");
+            post_issued(&mut tx, (client, kind.unit()), -1, &key, now).await?;
+            (id, "remove")
+        }
+    };
+    execute_in!(
+        &mut tx,
+        sqlx::query(
+            "INSERT INTO credit_adjustments (action_id, client_id, adjustment, credit_id, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(action.as_uuid())
+        .bind(client.as_uuid())
+        .bind(adjustment)
+        .bind(credit.as_uuid())
+        .bind(now)
+    )?;
+    tx.commit().await?;
+    Ok(Some(credit))
 }
 
 /// How many plan credits the client has unused (available; bought ones not counted).
@@ -242,37 +321,48 @@ async fn post_reserve(
     Ok(())
 }
 
-/// Reserves the client's oldest available row of `kind` for `session`, inside the caller's
-/// transaction.
-pub(crate) async fn reserve(
+/// Where [`take_available`] moves a free row.
+struct Taking {
+    /// Its new status.
+    status: &'static str,
+    /// The session that holds it from now on, if any.
+    session: Option<SessionId>,
+    /// Whether bought rows are taken only when no other is free.
+    bought_last: bool,
+}
+
+/// Moves the client's oldest free row of `kind` as `taking` says, inside the caller's
+/// transaction; answers it, or `None` when none is free.
+async fn take_available(
     tx: &mut WriteTx,
     client: ClientId,
     kind: CreditKind,
-    session: SessionId,
+    taking: &Taking,
     now: DateTime<Utc>,
 ) -> Result<Option<CreditId>, StorageError> {
-    // The inner SELECT may race another reservation on PostgreSQL; the outer status check makes
+    // The inner SELECT may race another transaction on PostgreSQL; the outer status check makes
     // the loser update nothing, and it tries the next row.
     for _ in 0..5 {
-        let reserved: Option<Uuid> = with_tx!(tx, |conn| {
+        let taken: Option<Uuid> = with_tx!(tx, |conn| {
             sqlx::query_scalar(
-                "UPDATE credits SET status = 'reserved', session_id = $1, updated_at = $4
-                 WHERE id = (SELECT id FROM credits WHERE client_id = $2 AND kind = $3 AND status = 'available'
-                             ORDER BY created_at, id LIMIT 1)
+                "UPDATE credits SET status = $1, session_id = $2, updated_at = $6
+                 WHERE id = (SELECT id FROM credits WHERE client_id = $3 AND kind = $4 AND status = 'available'
+                             ORDER BY CASE WHEN $5 AND source = 'purchase' THEN 1 ELSE 0 END, created_at, id
+                             LIMIT 1)
                    AND status = 'available'
                  RETURNING id",
             )
-            .bind(session.as_uuid())
+            .bind(taking.status)
+            .bind(taking.session.map(|s| s.as_uuid()))
             .bind(client.as_uuid())
             .bind(kind.as_str())
+            .bind(taking.bought_last)
             .bind(now)
             .fetch_optional(&mut *conn)
             .await
         })?;
-        if let Some(id) = reserved {
-            let credit = CreditId::from_uuid(id);
-            post_reserve(tx, client, kind, session, credit, now).await?;
-            return Ok(Some(credit));
+        if let Some(id) = taken {
+            return Ok(Some(CreditId::from_uuid(id)));
         }
         let available: i64 = with_tx!(tx, |conn| {
             sqlx::query_scalar("SELECT COUNT(*) FROM credits WHERE client_id = $1 AND kind = $2 AND status = 'available'")
@@ -286,6 +376,23 @@ pub(crate) async fn reserve(
         }
     }
     Ok(None)
+}
+
+/// Reserves the client's oldest available row of `kind` for `session`, inside the caller's
+/// transaction.
+pub(crate) async fn reserve(
+    tx: &mut WriteTx,
+    client: ClientId,
+    kind: CreditKind,
+    session: SessionId,
+    now: DateTime<Utc>,
+) -> Result<Option<CreditId>, StorageError> {
+    let taking = Taking { status: "reserved", session: Some(session), bought_last: false };
+    let Some(credit) = take_available(tx, client, kind, &taking, now).await? else {
+        return Ok(None);
+    };
+    post_reserve(tx, client, kind, session, credit, now).await?;
+    Ok(Some(credit))
 }
 
 /// A credit bought through the processor.
@@ -455,17 +562,7 @@ pub async fn revoke_purchased(
         return Ok(status.is_none_or(|status| status == "revoked"));
     };
     let key = format!("{purchase_key}:credit_revoke");
-    let postings =
-        Posting::units(accounts::available(client), accounts::ISSUED, accounts::CREDIT, 1);
-    let entry = NewEntry {
-        key: &key,
-        kind: EntryKind::CreditRevoke,
-        client_id: client,
-        session_id: None,
-        processor_ref: None,
-        postings: postings.into(),
-    };
-    ledger::post(&mut tx, &entry, now).await?;
+    post_issued(&mut tx, (client, accounts::CREDIT), -1, &key, now).await?;
     tx.commit().await?;
     Ok(true)
 }

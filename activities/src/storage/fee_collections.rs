@@ -163,6 +163,27 @@ pub async fn request_waiver(db: &Db, fee_key: &str, waiver: &Waiver) -> Result<(
     Ok(())
 }
 
+/// Inside `tx`, keeps as the waiver `waiver` of the fee keyed `fee_key` the reason, operator and
+/// time of the operator's action with the same id (an operator's cancellation that waived the
+/// fee); nothing when that action was not kept, or the waiver is there already.
+pub async fn waiver_of_operator_action(
+    tx: &mut WriteTx,
+    waiver: WaiverId,
+    fee_key: &str,
+) -> Result<(), StorageError> {
+    execute_in!(
+        tx,
+        sqlx::query(
+            "INSERT INTO fee_waivers (id, fee_key, reason, requested_by, requested_at)
+             SELECT id, $2, reason, requested_by, requested_at FROM operator_actions WHERE id = $1
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(waiver.as_uuid())
+        .bind(fee_key)
+    )?;
+    Ok(())
+}
+
 #[derive(FromRow)]
 struct FeeRow {
     fee_key: String,

@@ -17,8 +17,8 @@ use uuid::Uuid;
 /// What a transaction records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
-    /// Credits (or intake authorizations) granted on enrolment, or a subscription's credits of
-    /// one billing period.
+    /// Credits (or intake authorizations) granted on enrolment, a subscription's credits of
+    /// one billing period, or a credit an operator granted.
     CreditGrant,
     /// A credit bought: money in, one credit issued.
     CreditPurchase,
@@ -42,13 +42,15 @@ pub enum EntryKind {
     InsuranceClaim,
     /// Money given back through the processor.
     Refund,
-    /// A bought credit taken back because its purchase was refunded.
+    /// A bought credit taken back because its purchase was refunded, or a free credit an
+    /// operator removed.
     CreditRevoke,
     /// Unused plan credits a new billing period did not carry over.
     CreditExpire,
     /// An outstanding fee collected by a later attempt.
     FeeCollected,
-    /// An outstanding fee finance waived.
+    /// An outstanding fee finance (or an operator) waived, or a session's fee an operator
+    /// waived as it ended.
     FeeWaived,
     /// An outstanding fee written off after its last collection attempt.
     FeeWrittenOff,

@@ -4,6 +4,7 @@
 //! [`Db`] holds, so both backends run the same SQL (`$1` placeholders work in both). Where the
 //! two must differ (the schema's column types) the migrations come in two folders.
 
+pub mod audit;
 pub mod availability;
 pub mod clients;
 pub mod credits;
@@ -14,6 +15,7 @@ pub mod ledger;
 pub mod media_events;
 pub mod media_rooms;
 pub mod messaging_sessions;
+pub mod operator_actions;
 pub mod outbox;
 pub mod providers;
 pub mod room_messages;
