@@ -832,15 +832,22 @@ impl TestApp {
     }
 }
 
-/// Where recorded histories are kept: `tests/histories/`.
+/// Where recorded histories are kept: `tests/histories/<release>/`, one directory per release
+/// (the workspace version), each replayed by `tests/tests/replay.rs` against the current code.
 pub fn histories_dir() -> PathBuf {
     crate_dir().join("histories")
+}
+
+/// This release's directory of recorded histories: the only one recording writes to. Those of
+/// earlier releases are never written again (running sessions of those releases look like them).
+pub fn release_histories_dir() -> PathBuf {
+    histories_dir().join(env!("CARGO_PKG_VERSION"))
 }
 
 impl TestApp {
     /// Replays the history of every workflow this test ran against the current workflow code
     /// (no non-determinism), and, when `LIVESESSIONS_RECORD_HISTORIES` is set, keeps those of
-    /// PostgreSQL runs in `tests/histories/<name>-<n>.json` for the replay test.
+    /// PostgreSQL runs in `tests/histories/<release>/<name>-<n>.json` for the replay test.
     pub async fn check_histories(&self, name: &str) {
         use livesessions_activities::with_pool;
         use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowHistory};
@@ -871,8 +878,9 @@ impl TestApp {
                 .await
                 .unwrap_or_else(|e| panic!("{id} does not replay: {e}"));
             if record {
-                std::fs::create_dir_all(histories_dir()).expect("tests/histories");
-                std::fs::write(histories_dir().join(format!("{name}-{n}.json")), &json)
+                std::fs::create_dir_all(release_histories_dir())
+                    .expect("tests/histories/<release>");
+                std::fs::write(release_histories_dir().join(format!("{name}-{n}.json")), &json)
                     .expect("a fixture");
             }
         }

@@ -9,8 +9,8 @@ use livesessions_activities::storage::ledger::{self, EntryKind, LedgerFilter, ac
 use livesessions_activities::storage::{clients, credits, subscriptions};
 use livesessions_domain::{BillingPeriod, CarryOver, ClientId, Plan, Plans, Renewal, Role};
 use livesessions_tests::{
-    Backend, TestApp, TestDatabase, TestOptions, eventually, histories_dir, on_both_databases,
-    test_policy,
+    Backend, TestApp, TestDatabase, TestOptions, eventually, on_both_databases,
+    release_histories_dir, test_policy,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -132,7 +132,7 @@ async fn periods_renew_with_their_credits_and_carry_over(backend: Backend) {
     let history = WorkflowHistory::from_json(&json).expect("the history reads back");
     replayer.replay_workflow(history).await.expect("the subscription replays");
     if std::env::var_os("LIVESESSIONS_RECORD_HISTORIES").is_some() && backend == Backend::Postgres {
-        let fixture = histories_dir().join("subscription_ends_off_the_plan-0.json");
+        let fixture = release_histories_dir().join("subscription_ends_off_the_plan-0.json");
         std::fs::write(fixture, &json).expect("a fixture for the replay test");
     }
 }

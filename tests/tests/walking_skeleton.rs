@@ -133,6 +133,7 @@ async fn decline_releases_the_credit(backend: Backend) {
     let session = app.wait_for_state(id, SessionState::Declined).await;
     assert_eq!(session.outcome, Some(Outcome::ProviderDeclined));
     assert_eq!(app.credits(client).await, (available_before, 0));
+    app.check_histories("decline_releases_the_credit").await;
     assert_eq!(app.room_message_kinds(client).await, ["session_declined"]);
     let room = format!("/v1/rooms/{client}/messages");
     let (status, body) = app.get(&room, &app.token(Role::Provider, provider)).await;
