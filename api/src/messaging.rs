@@ -27,7 +27,7 @@ pub struct NewMessagingSession {
 }
 
 /// Starts a messaging session; it is in progress at once.
-#[utoipa::path(post, path = "/v1/messaging-sessions", tag = "messaging", request_body = NewMessagingSession,
+#[utoipa::path(post, path = "/v1/messaging-sessions", tag = "messaging", operation_id = "start_messaging_session", request_body = NewMessagingSession,
     responses((status = 201, body = MessagingSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "unknown_client, unknown_provider"), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -73,7 +73,7 @@ async fn visible(
 }
 
 /// One messaging session.
-#[utoipa::path(get, path = "/v1/messaging-sessions/{id}", tag = "messaging",
+#[utoipa::path(get, path = "/v1/messaging-sessions/{id}", tag = "messaging", operation_id = "get_messaging_session",
     params(("id" = SessionId, Path)),
     responses((status = 200, body = MessagingSnapshot), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -101,7 +101,7 @@ fn unchangeable(session: &MessagingSnapshot, what: &str) -> ApiError {
 }
 
 /// Cancelling a messaging session: refused once it has started.
-#[utoipa::path(post, path = "/v1/messaging-sessions/{id}/cancel", tag = "messaging",
+#[utoipa::path(post, path = "/v1/messaging-sessions/{id}/cancel", tag = "messaging", operation_id = "cancel_messaging_session",
     params(("id" = SessionId, Path)),
     responses((status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "messaging_session_in_progress")),
     security(("bearer" = [])))]
@@ -115,7 +115,7 @@ pub async fn cancel(
 }
 
 /// Switching a messaging session to a live session: refused once it has started.
-#[utoipa::path(post, path = "/v1/messaging-sessions/{id}/switch-to-live", tag = "messaging",
+#[utoipa::path(post, path = "/v1/messaging-sessions/{id}/switch-to-live", tag = "messaging", operation_id = "switch_messaging_session_to_live",
     params(("id" = SessionId, Path)),
     responses((status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "messaging_session_in_progress")),
     security(("bearer" = [])))]

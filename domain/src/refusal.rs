@@ -90,6 +90,11 @@ pub enum RefusalCode {
     OverlappingAvailability,
     /// The fee is no longer owed: collected, waived or written off already (409).
     FeeNotOutstanding,
+    /// A stretch of time that ends at or before it starts, is over already, or is longer than
+    /// allowed (422).
+    InvalidTimeRange,
+    /// A paging cursor this API did not hand out (422).
+    InvalidCursor,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -126,6 +131,8 @@ text_enum!(RefusalCode, "refusal code", {
     InvalidEmail => "invalid_email",
     OverlappingAvailability => "overlapping_availability",
     FeeNotOutstanding => "fee_not_outstanding",
+    InvalidTimeRange => "invalid_time_range",
+    InvalidCursor => "invalid_cursor",
 });
 
 impl RefusalCode {
@@ -164,7 +171,9 @@ impl RefusalCode {
             | RefusalCode::NotRefundable
             | RefusalCode::OnBehalfOfRequired
             | RefusalCode::InvalidEmail
-            | RefusalCode::OverlappingAvailability => RefusalKind::RuleBroken,
+            | RefusalCode::OverlappingAvailability
+            | RefusalCode::InvalidTimeRange
+            | RefusalCode::InvalidCursor => RefusalKind::RuleBroken,
         }
     }
 }
