@@ -7,10 +7,11 @@
 //! schemathesis (`LIVESESSIONS_TEST_SCHEMATHESIS`); run with `--nocapture` to see its counts.
 
 use chrono::{TimeDelta, Timelike, Utc};
-use livesessions_domain::{ClientId, Party, ProviderId, Role};
-use livesessions_tests::{Backend, TestApp, test_policy};
+use livesessions_domain::{ClientId, Party, Plan, Plans, ProviderId, Role};
+use livesessions_tests::{Backend, TestApp, TestOptions, test_policy};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -20,10 +21,11 @@ const MAX_EXAMPLES: u32 = 40;
 /// The seed of every run, so a run repeats.
 const SEED: u64 = 20_261_126;
 
-/// The objects the generated requests may name, so that ids in paths can exist: a client and
-/// their provider (with availability every day), a requested session, a confirmed one with its
-/// room and the client's join token, a messaging session, and a fee the client owes; and start
-/// times a booking or a reschedule may pick.
+/// The objects the generated requests may name, so that ids in paths can exist: a client (with
+/// credits for every booking a run makes, see [`plans`]) and their provider (with availability
+/// every day), a requested session, a confirmed one with its room and the client's join token, a
+/// messaging session, and a fee the client owes; and start times a booking or a reschedule may
+/// pick, an hour apart, more than a run books.
 struct Seeded {
     client: ClientId,
     provider: ProviderId,
@@ -63,8 +65,8 @@ impl Seeded {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{messaging}");
         let messaging = messaging["id"].as_str().expect("an id").to_string();
-        let starts = (2..100)
-            .map(|n| (tomorrow + TimeDelta::hours(2 * n)).format("%FT%TZ").to_string())
+        let starts = (4..1_000)
+            .map(|n| (tomorrow + TimeDelta::hours(n)).format("%FT%TZ").to_string())
             .collect();
         Self {
             client,
@@ -98,9 +100,9 @@ impl Seeded {
             ("path.token", "join_tokens", 0.5),
             ("query.token", "join_tokens", 0.5),
             ("path.fee_key", "fee_keys", 0.5),
-            ("body.starts_at", "starts", 0.8),
-            ("body.duration_minutes", "durations", 0.8),
-            ("body.service", "services", 0.8),
+            ("body.starts_at", "starts", 0.9),
+            ("body.duration_minutes", "durations", 0.9),
+            ("body.service", "services", 0.9),
         ]
         .iter()
         .map(|(place, dictionary, probability)| {
@@ -160,13 +162,23 @@ fn schemathesis_path() -> PathBuf {
     }
 }
 
-/// One schemathesis run: whether it exited 0, its JSON report, the links its stateful phase
-/// followed (`<source> -> [<status>] <link> -> <target>`, one a step) and what it printed.
+/// One schemathesis run: whether it exited 0, its JSON report, every request it sent (read
+/// from its NDJSON events) and what it printed.
 struct Run {
     passed: bool,
     report: Value,
-    transitions: Vec<String>,
+    requests: Vec<Request>,
     output: String,
+}
+
+/// One request a run sent.
+struct Request {
+    /// `METHOD /path/{template}`.
+    operation: String,
+    /// The answer's status (0 when none came).
+    status: u64,
+    /// For a stateful step that followed a link: `<source> -> [<status>] <link> -> <target>`.
+    link: Option<String>,
 }
 
 impl Run {
@@ -202,7 +214,7 @@ impl Run {
         Self {
             passed: output.status.success(),
             report: serde_json::from_str(&text).unwrap_or(Value::Null),
-            transitions: transitions(&std::fs::read_to_string(&events).unwrap_or_default()),
+            requests: requests(&std::fs::read_to_string(&events).unwrap_or_default()),
             output: format!(
                 "{}{}",
                 String::from_utf8_lossy(&output.stdout),
@@ -217,16 +229,15 @@ impl Run {
         after.split_whitespace().next()?.parse().ok()
     }
 
-    /// The operations that accepted at least one positive request in some phase.
-    fn accepting(&self) -> Vec<String> {
-        let rates = self.report["valid_rates"].as_object().into_iter().flatten();
-        rates
-            .filter(|(_, phases)| {
-                let accepted = |phase: &Value| phase["accepted"].as_u64().unwrap_or(0) > 0;
-                phases.as_object().into_iter().flatten().any(|(_, phase)| accepted(phase))
-            })
-            .map(|(operation, _)| operation.clone())
-            .collect()
+    /// The operations that answered at least one request with `2xx`, in any phase.
+    fn accepting(&self) -> BTreeSet<&str> {
+        let accepted = self.requests.iter().filter(|r| (200..300).contains(&r.status));
+        accepted.map(|request| request.operation.as_str()).collect()
+    }
+
+    /// The links the stateful phase followed, one a step.
+    fn links(&self) -> impl Iterator<Item = &str> {
+        self.requests.iter().filter_map(|request| request.link.as_deref())
     }
 
     /// What went wrong, if anything: a failed check, an error (a dropped connection among
@@ -249,12 +260,12 @@ impl Run {
                 problems.push(format!("phase {phase}: {status}"));
             }
         }
-        if self.transitions.is_empty() {
+        if self.links().next().is_none() {
             problems.push("the stateful phase followed no link".to_string());
         }
         let accepting = self.accepting();
         for operation in must_accept {
-            if !accepting.iter().any(|found| found == operation) {
+            if !accepting.contains(operation) {
                 problems.push(format!("{operation} never accepted a request"));
             }
         }
@@ -263,7 +274,7 @@ impl Run {
 
     /// How many stateful steps followed a link from a booking (`POST /v1/sessions`).
     fn steps_from_bookings(&self) -> usize {
-        self.transitions.iter().filter(|step| step.starts_with("POST /v1/sessions -> ")).count()
+        self.links().filter(|link| link.starts_with("POST /v1/sessions -> ")).count()
     }
 
     /// The case counts, for the log.
@@ -279,7 +290,7 @@ impl Run {
             self.printed("Scenarios:").unwrap_or(0),
             self.printed("API Links:").unwrap_or(0),
             self.printed("covered /").unwrap_or(0),
-            self.transitions.len(),
+            self.links().count(),
             self.steps_from_bookings(),
             self.accepting().len(),
             self.report["running_time"].as_f64().unwrap_or_default(),
@@ -287,30 +298,54 @@ impl Run {
     }
 }
 
-/// The links the stateful phase followed, read from schemathesis's NDJSON events: every step
-/// of a finished stateful scenario that applied a link.
-fn transitions(events: &str) -> Vec<String> {
-    let finished = events
+/// Every request of a run, read from schemathesis's NDJSON events: each case of each finished
+/// scenario, with its answer.
+fn requests(events: &str) -> Vec<Request> {
+    let scenarios: Vec<Value> = events
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .map(|event| event["ScenarioFinished"].clone())
-        .filter(|scenario| scenario["phase"] == "stateful");
-    let cases: Vec<Value> = finished
-        .flat_map(|scenario| {
-            let cases = scenario["recorder"]["cases"].as_object().cloned().unwrap_or_default();
-            cases.into_iter().map(|(_, case)| case)
-        })
+        .map(|event| event["ScenarioFinished"]["recorder"].clone())
         .collect();
-    cases
-        .iter()
-        .filter(|case| case["is_transition_applied"] == true)
-        .filter_map(|case| case["transition"]["id"].as_str().map(str::to_string))
-        .collect()
+    let mut found = Vec::new();
+    for recorder in &scenarios {
+        for (id, case) in recorder["cases"].as_object().into_iter().flatten() {
+            let value = &case["value"];
+            found.push(Request {
+                operation: format!(
+                    "{} {}",
+                    value["method"].as_str().unwrap_or_default(),
+                    value["path"].as_str().unwrap_or_default()
+                ),
+                status: recorder["interactions"][id]["response"]["status_code"]
+                    .as_u64()
+                    .unwrap_or(0),
+                link: (case["is_transition_applied"] == true)
+                    .then(|| case["transition"]["id"].as_str().map(str::to_string))
+                    .flatten(),
+            });
+        }
+    }
+    found
+}
+
+/// The default plans, but for a subscription of 10,000 credits: bookings that follow the rules
+/// are held (not refused for want of a credit), so the stateful phase can follow them.
+fn plans() -> Plans {
+    let default = Plans::default();
+    let plan = |id: &str| default.get(id).expect("a default plan").clone();
+    let plenty = Plan { credits: 10_000, ..plan("subscription-standard") };
+    let table = BTreeMap::from([
+        ("subscription-standard".to_string(), plenty),
+        ("eap-standard".to_string(), plan("eap-standard")),
+        ("insurance-standard".to_string(), plan("insurance-standard")),
+    ]);
+    Plans::new(table).expect("valid plans")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_keeps_its_openapi_document() {
-    let app = TestApp::spawn(Backend::Postgres, test_policy()).await;
+    let options = TestOptions { plans: Some(plans()), ..TestOptions::default() };
+    let app = TestApp::spawn_with(Backend::Postgres, test_policy(), options).await;
     let seeded = Seeded::new(&app).await;
     let dir = std::env::temp_dir().join(format!("ls-schemathesis-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("a folder for the run");
