@@ -14,9 +14,11 @@ use chrono::{DateTime, FixedOffset, SubsecRound, TimeDelta, Utc};
 use livesessions_activities::slots;
 use livesessions_activities::storage::availability::{self, AvailabilityRequest};
 use livesessions_activities::storage::{outbox, providers};
-use livesessions_domain::availability::{SlotQuery, TimeWindow, check_windows};
+use livesessions_domain::availability::{SlotQuery, TimeWindow, check_window_count, check_windows};
 use livesessions_domain::policy::delta;
-use livesessions_domain::{Availability, ClientId, ProviderId, Role, TimeZoneName};
+use livesessions_domain::{
+    Availability, ClientId, ProviderId, Refusal, RefusalCode, Role, TimeZoneName,
+};
 use livesessions_workflows::DeliveryInput;
 use livesessions_workflows::activities::AvailabilityRequestEmail;
 use serde::{Deserialize, Serialize};
@@ -41,9 +43,9 @@ async fn provider_for(
 #[utoipa::path(put, path = "/v1/providers/{provider_id}/availability", tag = "availability",
     params(("provider_id" = ProviderId, Path)),
     request_body = Availability,
-    responses((status = 200, body = Availability), (status = 400, body = ErrorBody, description = "more entries than the schema allows, or hours that end before they start"),
+    responses((status = 200, body = Availability), (status = 400, body = ErrorBody, description = "more entries than the schema allows"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "overlapping_availability: a date with two exceptions, or overlapping hours on one day")),
+        (status = 422, body = ErrorBody, description = "overlapping_availability: a date with two exceptions, or overlapping hours on one day; invalid_time_range: hours that end before they start")),
     security(("bearer" = [])))]
 pub async fn put_availability(
     State(state): State<AppState>,
@@ -54,7 +56,7 @@ pub async fn put_availability(
     provider_for(&state, &caller, id, &[Role::Service]).await?;
     let hours: Availability = body.parse()?;
     hours.check()?;
-    hours.check_overlaps()?;
+    hours.check_meaning()?;
     availability::put(&state.db, id, &hours, Utc::now()).await?;
     Ok(Json(hours))
 }
@@ -78,12 +80,14 @@ pub async fn get_availability(
 /// What a slot search asks.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SlotSearch {
     /// Slots starting at or after (RFC 3339, URL-encoded).
     pub from: DateTime<Utc>,
     /// Slots starting before; at most 62 days after `from`.
     pub to: DateTime<Utc>,
     /// The session's length, 1 to 720 minutes.
+    #[param(minimum = 1, maximum = 720)]
     pub duration_minutes: u32,
 }
 
@@ -116,8 +120,9 @@ pub struct Slots {
 /// confirmed sessions and of the booking notice.
 #[utoipa::path(get, path = "/v1/providers/{provider_id}/slots", tag = "availability",
     params(("provider_id" = ProviderId, Path), SlotSearch),
-    responses((status = 200, body = Slots), (status = 400, body = ErrorBody, description = "a window over 62 days, or to before from"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Slots), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid_time_range: to not after from, or a window over 62 days")),
     security(("bearer" = [])))]
 pub async fn slots(
     State(state): State<AppState>,
@@ -126,13 +131,12 @@ pub async fn slots(
     ApiQuery(search): ApiQuery<SlotSearch>,
 ) -> Result<Json<Slots>, ApiError> {
     caller.require(&[Role::Client, Role::Service])?;
+    let invalid = |message: String| Refusal::new(RefusalCode::InvalidTimeRange, message);
     if search.to <= search.from {
-        return Err(ApiError::Malformed("to must come after from".into()));
+        return Err(invalid("to must come after from".into()).into());
     }
     if search.to - search.from > TimeDelta::days(MAX_SEARCH_DAYS) {
-        return Err(ApiError::Malformed(format!(
-            "a slot search covers at most {MAX_SEARCH_DAYS} days"
-        )));
+        return Err(invalid(format!("a slot search covers at most {MAX_SEARCH_DAYS} days")).into());
     }
     if !(1..=720).contains(&search.duration_minutes) {
         return Err(ApiError::Malformed("duration_minutes must be 1 to 720".into()));
@@ -182,7 +186,7 @@ pub struct NewAvailabilityRequest {
 #[utoipa::path(post, path = "/v1/availability-requests", tag = "availability",
     request_body = NewAvailabilityRequest,
     responses((status = 201, body = AvailabilityRequest), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "unknown_client, unknown_provider"),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "unknown_client, unknown_provider; invalid_time_range: a window that ends before it starts, or is over"),
         (status = 503, body = ErrorBody, description = "the provider could not be told; nothing was kept")),
     security(("bearer" = [])))]
 pub async fn request_availability(
@@ -197,6 +201,7 @@ pub async fn request_availability(
     }
     // As precise as the database keeps it, so the answer equals what is listed later.
     let now = Utc::now().trunc_subsecs(6);
+    check_window_count(&request.windows)?;
     check_windows(&request.windows, now)?;
     known_client(&state, request.client_id).await?;
     known_provider(&state, request.provider_id).await?;

@@ -38,7 +38,7 @@ pub async fn reschedule(
 ) -> Result<Json<SessionSnapshot>, ApiError> {
     let roles = [Role::Client, Role::Service];
     caller.require(&roles)?;
-    let body: Reschedule = body.parse_strict()?;
+    let body: Reschedule = body.parse()?;
     check_start(body.starts_at, &state.policy, Utc::now())?;
     let change = Change::Reschedule(body);
     steer(&state, &caller, &headers, id, &roles, RefusalCode::SessionStateConflict, change).await

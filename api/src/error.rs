@@ -67,7 +67,8 @@ pub struct StillRunning {
     /// The session (or the credit purchase, the operator's credit adjustment, the fee's
     /// waiver, or the client whose refund is unconfirmed) the request is about.
     pub id: uuid::Uuid,
-    /// `/v1/sessions/{id}`: poll it (a booking answers `404` until it is held). For a credit
+    /// `/v1/sessions/{id}`: poll it (a booking answers `404` until it is held). For a messaging
+    /// session, `/v1/messaging-sessions/{id}` (`404` until it is recorded). For a credit
     /// purchase or adjustment, `/v1/clients/{client_id}/credits`, where the credit shows once
     /// moved; for a fee's waiver, `/v1/fees/{fee_key}`; for a refund,
     /// `/v1/ledger?client_id={client_id}`.
@@ -82,6 +83,12 @@ impl StillRunning {
     /// The answer for `id`, whose workflow did not answer in time.
     pub fn new(id: SessionId, reason: String, session: Option<SessionSnapshot>) -> Self {
         Self { id: id.as_uuid(), location: format!("/v1/sessions/{id}"), message: reason, session }
+    }
+
+    /// The answer for a messaging session `id` whose workflow did not answer its start in time.
+    pub fn messaging(id: SessionId, reason: String) -> Self {
+        let location = format!("/v1/messaging-sessions/{id}");
+        Self { id: id.as_uuid(), location, message: reason, session: None }
     }
 
     /// The answer for a waiver of the fee keyed `fee_key` that was not answered in time.

@@ -20,9 +20,9 @@ pub struct ApiPath<T>(pub T);
 pub struct ApiQuery<T>(pub T);
 
 /// A JSON body, read but not yet parsed: a handler checks the caller's role first, so a `403`
-/// never depends on the body, then parses it with [`JsonBody::parse`] or
-/// [`JsonBody::parse_strict`]. Either answers `400 malformed_request` for a body that is not
-/// JSON, does not fit the type, or holds a control character in any text, and
+/// never depends on the body, then parses it with [`JsonBody::parse`]. It answers
+/// `400 malformed_request` for a body that is not JSON, does not fit the type, carries a field
+/// the type does not know (at any depth) or holds a control character in any text, and
 /// `415 unsupported_media_type` for one whose `Content-Type` names another media type.
 #[derive(Debug)]
 pub struct JsonBody {
@@ -90,33 +90,29 @@ impl JsonBody {
         }
     }
 
-    /// The body as a `T`.
+    /// The body as a `T`, which must not carry fields it does not know: a typo is not silently
+    /// ignored, even where the type itself tolerates unknown fields (because a workflow reads
+    /// it again on replay). An unknown field answers `400 malformed_request` naming it.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        from_value(self.value()?)
-    }
-
-    /// The body as a `T` that must not carry fields it does not know (a typo is not silently
-    /// ignored), for types that themselves tolerate unknown fields because a workflow reads
-    /// them again on replay. An unknown field answers `400 malformed_request` naming it.
-    pub fn parse_strict<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        let mut unknown = Vec::new();
-        let parsed =
-            serde_ignored::deserialize(self.value()?, |path| unknown.push(path.to_string()))
-                .map_err(does_not_parse)?;
-        match unknown.first() {
-            Some(field) => Err(ApiError::Malformed(format!("unknown field `{field}`"))),
-            None => Ok(parsed),
-        }
+        known_fields_only(self.value()?)
     }
 }
 
-/// `bytes` as a JSON `T`, refusing text with control characters as [`JsonBody`] does.
+/// `bytes` as a JSON `T`, refusing text with control characters and unknown fields as
+/// [`JsonBody`] does.
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    from_value(json_value(bytes)?)
+    known_fields_only(json_value(bytes)?)
 }
 
-fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(does_not_parse)
+/// `value` as a `T`; a field `T` does not know, at any depth, is `400 malformed_request`.
+fn known_fields_only<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    let mut unknown = Vec::new();
+    let parsed = serde_ignored::deserialize(value, |path| unknown.push(path.to_string()))
+        .map_err(does_not_parse)?;
+    match unknown.first() {
+        Some(field) => Err(ApiError::Malformed(format!("unknown field `{field}`"))),
+        None => Ok(parsed),
+    }
 }
 
 fn does_not_parse(error: serde_json::Error) -> ApiError {
@@ -124,9 +120,31 @@ fn does_not_parse(error: serde_json::Error) -> ApiError {
 }
 
 fn json_value(bytes: &[u8]) -> Result<Value, ApiError> {
-    let axum::Json(value) = axum::Json::<Value>::from_bytes(bytes)?;
+    let axum::Json(mut value) = axum::Json::<Value>::from_bytes(bytes)?;
     refuse_control_characters(&value)?;
+    integral_numbers_as_integers(&mut value);
     Ok(value)
+}
+
+/// Rewrites every number with no fractional part (`30.0`, `1e3`) as the integer it is, at any
+/// depth: JSON (and the OpenAPI document's `type: integer`) does not tell them apart, while an
+/// integer field of ours would refuse the float.
+fn integral_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) => {
+            // Only floats whose integer is exact: below 2^53 in size.
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+                && float.abs() < EXACT
+            {
+                *number = serde_json::Number::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers_as_integers),
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
+    }
 }
 
 /// Refuses JSON holding text (a value or a key, at any depth) with NUL or another control
@@ -142,5 +160,59 @@ fn refuse_control_characters(value: &Value) -> Result<(), ApiError> {
             refuse_control_characters(value)
         }),
         Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    /// A type that, like the booking the workflow reads again on replay, tolerates unknown
+    /// fields itself.
+    #[derive(Debug, Deserialize)]
+    struct Booking {
+        minutes: u32,
+        terms: Option<Terms>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Terms {
+        accepted: bool,
+    }
+
+    fn malformed(result: Result<Booking, ApiError>) -> String {
+        match result {
+            Err(ApiError::Malformed(message)) => message,
+            other => panic!("not malformed: {other:?}"),
+        }
+    }
+
+    /// `type: integer` in the OpenAPI document admits `30.0`; so does the API (found by
+    /// schemathesis, which sent `44089.0`).
+    #[test]
+    fn integral_numbers_are_integers() {
+        let parsed: Booking = from_json(br#"{"minutes": 30.0}"#).unwrap();
+        assert_eq!(parsed.minutes, 30);
+        let parsed: Booking = from_json(br#"{"minutes": 3e1}"#).unwrap();
+        assert_eq!(parsed.minutes, 30);
+        for fractional in [&br#"{"minutes": 30.5}"#[..], br#"{"minutes": 9007199254740993.0}"#] {
+            assert!(malformed(from_json(fractional)).contains("does not parse"));
+        }
+    }
+
+    /// No field the type does not know passes, at any depth, whatever the type tolerates.
+    #[test]
+    fn unknown_fields_are_refused_at_any_depth() {
+        let parsed: Booking =
+            from_json(br#"{"minutes": 30, "terms": {"accepted": true}}"#).unwrap();
+        assert!(parsed.terms.is_some_and(|terms| terms.accepted));
+        let nested = br#"{"minutes": 30, "terms": {"accepted": true, "note": 1}}"#;
+        let refused = malformed(from_json(nested));
+        assert!(
+            refused.starts_with("unknown field `terms.") && refused.ends_with("note`"),
+            "{refused}"
+        );
+        assert_eq!(malformed(from_json(br#"{"minutes": 30, "x": 1}"#)), "unknown field `x`");
     }
 }

@@ -38,18 +38,27 @@ pub fn derived_id(caller: &crate::auth::Caller, key: &str) -> uuid::Uuid {
     )
 }
 
-/// The key of a request, if it has a well-formed one.
+/// The most characters a key may have.
+pub const MAX_KEY_CHARS: usize = 255;
+
+/// A key's form as the OpenAPI document states it: printable ASCII, spaces allowed, with at
+/// least one visible character (HTTP drops the spaces around a header's value).
+pub const KEY_PATTERN: &str = "^[ -~]*[!-~][ -~]*$";
+
+/// The key of a request, if it has a well-formed one: 1 to [`MAX_KEY_CHARS`] printable ASCII
+/// characters.
 pub fn key_of(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(HEADER) else {
         return Ok(None);
     };
-    let key = value
-        .to_str()
-        .map_err(|_| ApiError::Malformed("Idempotency-Key must be printable text".into()))?;
-    if key.is_empty() || key.len() > 255 {
-        return Err(ApiError::Malformed("Idempotency-Key must have 1 to 255 characters".into()));
+    let key = value.as_bytes();
+    if key.is_empty() || key.len() > MAX_KEY_CHARS || !key.iter().all(|b| (b' '..=b'~').contains(b))
+    {
+        return Err(ApiError::Malformed(format!(
+            "Idempotency-Key must have 1 to {MAX_KEY_CHARS} printable ASCII characters"
+        )));
     }
-    Ok(Some(key.to_string()))
+    Ok(Some(String::from_utf8_lossy(key).into_owned()))
 }
 
 /// The key of a request that moves money and must not move it twice: refused with
@@ -125,5 +134,33 @@ async fn run(state: AppState, request: Request, next: Next) -> Result<Response, 
             }
             Ok(Response::from_parts(parts, Body::from(body)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn key(value: &[u8]) -> Result<Option<String>, ApiError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER, HeaderValue::from_bytes(value).expect("a header value"));
+        key_of(&headers)
+    }
+
+    /// The key's form stated in the OpenAPI document is the one `key_of` accepts, byte by byte
+    /// (HTTP drops the spaces around a value, so a key is never all spaces).
+    #[test]
+    fn the_stated_form_is_the_enforced_one() {
+        let stated = regex::Regex::new(KEY_PATTERN).unwrap();
+        for byte in (0u8..=255).filter(|b| HeaderValue::from_bytes(&[b'a', *b]).is_ok()) {
+            let value = [b'a', byte, b'z'];
+            let text = String::from_utf8_lossy(&value).into_owned();
+            assert_eq!(stated.is_match(&text), key(&value).is_ok(), "byte {byte:#04x}");
+        }
+        assert_eq!(key(b"a b").unwrap().as_deref(), Some("a b"));
+        assert!(key(&[b'k'; MAX_KEY_CHARS]).is_ok());
+        assert!(key(&[b'k'; MAX_KEY_CHARS + 1]).is_err());
+        assert!(key(b"").is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! it cannot be cancelled or switched to a live session.
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, StillRunning};
 use crate::extract::{ApiPath, JsonBody};
 use crate::people::{known_client, known_provider};
 use crate::state::AppState;
@@ -13,6 +13,7 @@ use livesessions_activities::storage::messaging_sessions;
 use livesessions_domain::{
     ClientId, MessagingSnapshot, MessagingState, ProviderId, Refusal, RefusalCode, Role, SessionId,
 };
+use livesessions_worker::SessionCallError;
 use livesessions_workflows::MessagingSessionInput;
 use serde::Deserialize;
 
@@ -26,9 +27,11 @@ pub struct NewMessagingSession {
     pub provider_id: ProviderId,
 }
 
-/// Starts a messaging session; it is in progress at once.
-#[utoipa::path(post, path = "/v1/messaging-sessions", tag = "messaging", request_body = NewMessagingSession,
-    responses((status = 201, body = MessagingSnapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+/// Starts a messaging session; it is in progress at once, and readable once this answers.
+#[utoipa::path(post, path = "/v1/messaging-sessions", tag = "messaging", operation_id = "start_messaging_session", request_body = NewMessagingSession,
+    responses((status = 201, body = MessagingSnapshot),
+        (status = 202, body = StillRunning, description = "the workflow did not answer in time; the session may still start: poll Location"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody, description = "unknown_client, unknown_provider"), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn start(
@@ -51,9 +54,13 @@ pub async fn start(
         time_zone: client.time_zone,
         length: state.policy.messaging_session_length,
     };
-    state.sessions.start_messaging(input).await?;
-    let snapshot = state.sessions.messaging_snapshot(session_id).await?;
-    Ok((StatusCode::CREATED, Json(snapshot)))
+    match state.sessions.start_messaging(input).await {
+        Ok(snapshot) => Ok((StatusCode::CREATED, Json(snapshot))),
+        Err(SessionCallError::Pending { reason, .. }) => {
+            Err(ApiError::Pending(Box::new(StillRunning::messaging(session_id, reason))))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// The messaging session, if the caller may see it.
@@ -73,7 +80,7 @@ async fn visible(
 }
 
 /// One messaging session.
-#[utoipa::path(get, path = "/v1/messaging-sessions/{id}", tag = "messaging",
+#[utoipa::path(get, path = "/v1/messaging-sessions/{id}", tag = "messaging", operation_id = "get_messaging_session",
     params(("id" = SessionId, Path)),
     responses((status = 200, body = MessagingSnapshot), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -101,7 +108,7 @@ fn unchangeable(session: &MessagingSnapshot, what: &str) -> ApiError {
 }
 
 /// Cancelling a messaging session: refused once it has started.
-#[utoipa::path(post, path = "/v1/messaging-sessions/{id}/cancel", tag = "messaging",
+#[utoipa::path(post, path = "/v1/messaging-sessions/{id}/cancel", tag = "messaging", operation_id = "cancel_messaging_session",
     params(("id" = SessionId, Path)),
     responses((status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "messaging_session_in_progress")),
     security(("bearer" = [])))]
@@ -115,7 +122,7 @@ pub async fn cancel(
 }
 
 /// Switching a messaging session to a live session: refused once it has started.
-#[utoipa::path(post, path = "/v1/messaging-sessions/{id}/switch-to-live", tag = "messaging",
+#[utoipa::path(post, path = "/v1/messaging-sessions/{id}/switch-to-live", tag = "messaging", operation_id = "switch_messaging_session_to_live",
     params(("id" = SessionId, Path)),
     responses((status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "messaging_session_in_progress")),
     security(("bearer" = [])))]

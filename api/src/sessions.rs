@@ -42,7 +42,7 @@ pub async fn request_session(
     body: JsonBody,
 ) -> Result<(StatusCode, Json<SessionSnapshot>), ApiError> {
     caller.require(&[Role::Client, Role::Service])?;
-    let booking: BookingRequest = body.parse_strict()?;
+    let booking: BookingRequest = body.parse()?;
     if caller.role == Role::Client && !caller.is_client(booking.client_id) {
         return Err(ApiError::Forbidden);
     }
@@ -146,6 +146,7 @@ pub struct SessionQuery {
     /// Starting before (RFC 3339, URL-encoded).
     pub to: Option<DateTime<Utc>>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -165,7 +166,9 @@ fn encode_cursor(cursor: SessionCursor) -> String {
 }
 
 fn decode_cursor(text: &str) -> Result<SessionCursor, ApiError> {
-    let invalid = || ApiError::Malformed("cursor is not one this API handed out".into());
+    let invalid = || -> ApiError {
+        Refusal::new(RefusalCode::InvalidCursor, "cursor is not one this API handed out").into()
+    };
     let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (starts_at, id) = text.split_once('|').ok_or_else(invalid)?;
@@ -177,7 +180,8 @@ fn decode_cursor(text: &str) -> Result<SessionCursor, ApiError> {
 
 /// Sessions the caller may see, filtered: clients see their own, providers theirs.
 #[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(SessionQuery),
-    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid_cursor: a cursor this API did not hand out")),
     security(("bearer" = [])))]
 pub async fn list_sessions(
     State(state): State<AppState>,

@@ -13,31 +13,130 @@ use serde::{Deserialize, Serialize};
 /// Wall-clock hours `[start, end)` within one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Hours {
-    /// `HH:MM` (seconds and a fraction may follow).
-    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 18, example = "09:00"))]
-    pub start: NaiveTime,
-    /// `HH:MM`, after `start`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 18, example = "17:00"))]
-    pub end: NaiveTime,
+    /// The start.
+    pub start: WallClock,
+    /// The end, after `start`.
+    pub end: WallClock,
 }
 
 /// Working hours on one weekday.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct WeeklyHours {
     /// `monday` … `sunday`.
     #[cfg_attr(feature = "openapi", schema(schema_with = weekday::schema, example = "monday"))]
     #[serde(with = "weekday")]
     pub day: Weekday,
-    /// The hours.
-    #[serde(flatten)]
-    pub hours: Hours,
+    /// The start.
+    pub start: WallClock,
+    /// The end, after `start`.
+    pub end: WallClock,
 }
+
+impl WeeklyHours {
+    /// Its hours.
+    pub const fn hours(&self) -> Hours {
+        Hours { start: self.start, end: self.end }
+    }
+}
+
+/// A time of day on the wall clock, built by `parse`: `HH:MM`, `HH:MM:SS` or
+/// `HH:MM:SS.fraction` (1 to 9 digits), hours `00` to `23`; nothing looser (no single digits,
+/// spaces or leap seconds), as the OpenAPI document's pattern says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WallClock(NaiveTime);
+
+impl WallClock {
+    /// The form, as a regular expression (the OpenAPI document's `pattern`).
+    pub const PATTERN: &str = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?$";
+
+    /// The time, if `text` has the form.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let refused =
+            || ParseError::new(format!("a time must be HH:MM (00:00 to 23:59), not {text:?}"));
+        if !Self::well_formed(text) {
+            return Err(refused());
+        }
+        text.parse().map(Self).map_err(|_| refused())
+    }
+
+    /// Whether `text` has the form of [`WallClock::PATTERN`].
+    fn well_formed(text: &str) -> bool {
+        let digits = |part: &str, len: usize, first_max: u8| {
+            part.len() == len
+                && part.bytes().all(|b| b.is_ascii_digit())
+                && part.as_bytes()[0] <= first_max
+        };
+        let (time, fraction) = match text.split_once('.') {
+            Some((time, fraction)) => (time, Some(fraction)),
+            None => (text, None),
+        };
+        let parts: Vec<&str> = time.split(':').collect();
+        let hour = parts.first().is_some_and(|h| digits(h, 2, b'2') && *h < "24");
+        let minute = parts.get(1).is_some_and(|m| digits(m, 2, b'5'));
+        let second = match parts.get(2) {
+            Some(second) => digits(second, 2, b'5'),
+            None => fraction.is_none(),
+        };
+        let fraction =
+            fraction.is_none_or(|f| (1..=9).contains(&f.len()) && digits(f, f.len(), b'9'));
+        parts.len() <= 3 && hour && minute && second && fraction
+    }
+
+    /// The time.
+    pub const fn time(self) -> NaiveTime {
+        self.0
+    }
+}
+
+impl std::str::FromStr for WallClock {
+    type Err = ParseError;
+    fn from_str(text: &str) -> Result<Self, ParseError> {
+        Self::parse(text)
+    }
+}
+
+impl std::fmt::Display for WallClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for WallClock {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for WallClock {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for WallClock {
+    /// A string of [`WallClock::PATTERN`]'s form.
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let longest = "HH:MM:SS.123456789".len();
+        let form = "HH:MM (seconds and a fraction may follow)";
+        let builder = ObjectBuilder::new().schema_type(Type::String).description(Some(form));
+        builder.pattern(Some(Self::PATTERN)).max_length(Some(longest)).examples(["09:00"]).into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for WallClock {}
 
 /// A dated exception: a day off, or extra hours on that date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Exception {
     /// The date, in the provider's zone.
     pub date: NaiveDate,
@@ -115,9 +214,8 @@ fn first_overlap(hours: impl Iterator<Item = Hours>) -> Option<(Hours, Hours)> {
 }
 
 impl Availability {
-    /// Checks the form: at most [`MAX_WEEKLY_HOURS`] weekly entries, [`MAX_EXCEPTIONS`]
-    /// exceptions of at most [`MAX_EXCEPTION_HOURS`] intervals each, and every interval ending
-    /// after it starts.
+    /// Checks the form (what the OpenAPI document states): at most [`MAX_WEEKLY_HOURS`] weekly
+    /// entries, [`MAX_EXCEPTIONS`] exceptions of at most [`MAX_EXCEPTION_HOURS`] intervals each.
     pub fn check(&self) -> Result<(), ParseError> {
         if self.weekly.len() > MAX_WEEKLY_HOURS || self.exceptions.len() > MAX_EXCEPTIONS {
             return Err(ParseError::new(format!(
@@ -132,26 +230,27 @@ impl Availability {
                 crowded.date
             )));
         }
-        let all = self
-            .weekly
-            .iter()
-            .map(|w| &w.hours)
-            .chain(self.exceptions.iter().flat_map(|e| &e.hours));
-        for hours in all {
-            if hours.end <= hours.start {
-                return Err(ParseError::new(format!(
-                    "hours {}–{} end before they start",
-                    hours.start, hours.end
-                )));
-            }
-        }
         Ok(())
     }
 
-    /// Checks the meaning: one exception a date, and no hours that overlap on one weekday or
-    /// within one exception (`422 overlapping_availability`). An exception's hours may overlap
-    /// the weekly hours they add to.
-    pub fn check_overlaps(&self) -> Result<(), Refusal> {
+    /// Checks the meaning: every interval ends after it starts (`422 invalid_time_range`), one
+    /// exception a date, and no hours that overlap on one weekday or within one exception
+    /// (`422 overlapping_availability`). An exception's hours may overlap the weekly hours they
+    /// add to.
+    pub fn check_meaning(&self) -> Result<(), Refusal> {
+        let all = self
+            .weekly
+            .iter()
+            .map(WeeklyHours::hours)
+            .chain(self.exceptions.iter().flat_map(|e| e.hours.iter().copied()));
+        for hours in all {
+            if hours.end <= hours.start {
+                return Err(Refusal::new(
+                    RefusalCode::InvalidTimeRange,
+                    format!("hours {}–{} end before they start", hours.start, hours.end),
+                ));
+            }
+        }
         let refuse =
             |message: String| Err(Refusal::new(RefusalCode::OverlappingAvailability, message));
         let mut dates: Vec<NaiveDate> = self.exceptions.iter().map(|e| e.date).collect();
@@ -163,7 +262,7 @@ impl Availability {
         days.sort_by_key(Weekday::num_days_from_monday);
         days.dedup();
         for day in days {
-            let hours = self.weekly.iter().filter(|w| w.day == day).map(|w| w.hours);
+            let hours = self.weekly.iter().filter(|w| w.day == day).map(WeeklyHours::hours);
             if let Some((a, b)) = first_overlap(hours) {
                 return refuse(format!(
                     "{day}: hours {}–{} and {}–{} overlap",
@@ -189,7 +288,7 @@ impl Availability {
         let mut hours: Vec<Hours> = if exceptions.iter().any(|e| e.off) {
             Vec::new()
         } else {
-            self.weekly.iter().filter(|w| w.day == date.weekday()).map(|w| w.hours).collect()
+            self.weekly.iter().filter(|w| w.day == date.weekday()).map(WeeklyHours::hours).collect()
         };
         hours.extend(exceptions.iter().flat_map(|e| e.hours.iter().copied()));
         hours
@@ -210,24 +309,31 @@ pub struct TimeWindow {
 /// At most this many windows in one request.
 pub const MAX_WINDOWS: usize = 50;
 
-/// Checks the windows a client shares: 1 to [`MAX_WINDOWS`], each ending after it starts and
-/// after `now`.
-pub fn check_windows(windows: &[TimeWindow], now: DateTime<Utc>) -> Result<(), ParseError> {
+/// Checks the form of the windows a client shares (what the OpenAPI document states): 1 to
+/// [`MAX_WINDOWS`].
+pub fn check_window_count(windows: &[TimeWindow]) -> Result<(), ParseError> {
     if windows.is_empty() || windows.len() > MAX_WINDOWS {
         return Err(ParseError::new(format!("share 1 to {MAX_WINDOWS} windows")));
     }
+    Ok(())
+}
+
+/// Checks the meaning of the windows a client shares: each ends after it starts and after
+/// `now` (`422 invalid_time_range`).
+pub fn check_windows(windows: &[TimeWindow], now: DateTime<Utc>) -> Result<(), Refusal> {
     for window in windows {
-        if window.ends_at <= window.starts_at {
-            return Err(ParseError::new(format!(
-                "the window {}–{} ends before it starts",
-                window.starts_at, window.ends_at
-            )));
+        let (from, to) = (window.starts_at, window.ends_at);
+        if to <= from {
+            return Err(Refusal::new(
+                RefusalCode::InvalidTimeRange,
+                format!("the window {from}–{to} ends before it starts"),
+            ));
         }
-        if window.ends_at <= now {
-            return Err(ParseError::new(format!(
-                "the window {}–{} is over",
-                window.starts_at, window.ends_at
-            )));
+        if to <= now {
+            return Err(Refusal::new(
+                RefusalCode::InvalidTimeRange,
+                format!("the window {from}–{to} is over"),
+            ));
         }
     }
     Ok(())
@@ -290,7 +396,7 @@ pub fn slots(
     while date <= last {
         for hours in availability.hours_on(date) {
             let (Some(open), Some(close)) =
-                (instant(zone, date, hours.start), instant(zone, date, hours.end))
+                (instant(zone, date, hours.start.time()), instant(zone, date, hours.end.time()))
             else {
                 continue;
             };
@@ -335,7 +441,10 @@ mod tests {
             Weekday::Sun,
         ];
         Availability {
-            weekly: days.iter().map(|day| WeeklyHours { day: *day, hours }).collect(),
+            weekly: days
+                .iter()
+                .map(|day| WeeklyHours { day: *day, start: hours.start, end: hours.end })
+                .collect(),
             exceptions: Vec::new(),
         }
     }
@@ -352,10 +461,11 @@ mod tests {
             hours: list,
         };
         let mut good = weekdays("09:00", "12:00");
-        good.weekly.push(WeeklyHours { day: Weekday::Mon, hours: hours("12:00", "13:00") });
+        let noon = hours("12:00", "13:00");
+        good.weekly.push(WeeklyHours { day: Weekday::Mon, start: noon.start, end: noon.end });
         good.exceptions =
             vec![on("2026-12-24", vec![hours("08:00", "10:00")]), on("2026-12-25", vec![])];
-        assert_eq!((good.check(), good.check_overlaps()), (Ok(()), Ok(())));
+        assert_eq!((good.check(), good.check_meaning()), (Ok(()), Ok(())));
 
         let identical = Availability {
             weekly: Vec::new(),
@@ -379,9 +489,12 @@ mod tests {
             exceptions: vec![on("2026-12-24", vec![]), on("2026-12-24", vec![])],
         };
         let mut overlapping_week = weekdays("09:00", "12:00");
-        overlapping_week
-            .weekly
-            .push(WeeklyHours { day: Weekday::Wed, hours: hours("11:00", "13:00") });
+        let late_morning = hours("11:00", "13:00");
+        overlapping_week.weekly.push(WeeklyHours {
+            day: Weekday::Wed,
+            start: late_morning.start,
+            end: late_morning.end,
+        });
         let overlapping_day = Availability {
             weekly: Vec::new(),
             exceptions: vec![on(
@@ -391,8 +504,47 @@ mod tests {
         };
         for bad in [twice, overlapping_week, overlapping_day] {
             assert_eq!(bad.check(), Ok(()));
-            let refused = bad.check_overlaps().unwrap_err();
+            let refused = bad.check_meaning().unwrap_err();
             assert_eq!(refused.code, RefusalCode::OverlappingAvailability, "{refused}");
+        }
+        let backwards = weekdays("12:00", "09:00");
+        assert_eq!(backwards.check(), Ok(()));
+        assert_eq!(backwards.check_meaning().unwrap_err().code, RefusalCode::InvalidTimeRange);
+    }
+
+    #[test]
+    fn only_two_digit_hours_and_minutes_with_optional_seconds_are_times() {
+        for good in ["00:00", "09:30", "23:59", "12:00:59", "12:00:00.5", "12:00:00.123456789"] {
+            assert!(WallClock::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "9:00",
+            "24:00",
+            "12:60",
+            "12:00:60",
+            "12:00.5",
+            "12:00:00.",
+            " 12:00",
+            "12:00 ",
+            "12:00:00.1234567890",
+            "12:00:00:00",
+            "1a:00",
+            "+1:00",
+            "١٢:٠٠",
+        ] {
+            assert!(WallClock::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The pattern the OpenAPI document states is the form `parse` accepts.
+        #[test]
+        fn the_stated_pattern_is_the_enforced_form(
+            text in "[0-9:. a]{0,20}|[0-2][0-9]:[0-6][0-9](:[0-6][0-9](\\.[0-9]{0,10})?)?"
+        ) {
+            let stated = regex::Regex::new(WallClock::PATTERN).unwrap();
+            proptest::prop_assert_eq!(stated.is_match(&text), WallClock::parse(&text).is_ok(), "{:?}", text);
         }
     }
 

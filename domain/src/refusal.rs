@@ -92,6 +92,11 @@ pub enum RefusalCode {
     FeeNotOutstanding,
     /// An operator asked to remove a credit the client does not have free (409).
     NoFreeCredit,
+    /// A stretch of time that ends at or before it starts, is over already, or is longer than
+    /// allowed (422).
+    InvalidTimeRange,
+    /// A paging cursor this API did not hand out (422).
+    InvalidCursor,
 }
 
 text_enum!(RefusalCode, "refusal code", {
@@ -129,6 +134,8 @@ text_enum!(RefusalCode, "refusal code", {
     OverlappingAvailability => "overlapping_availability",
     FeeNotOutstanding => "fee_not_outstanding",
     NoFreeCredit => "no_free_credit",
+    InvalidTimeRange => "invalid_time_range",
+    InvalidCursor => "invalid_cursor",
 });
 
 impl RefusalCode {
@@ -168,7 +175,9 @@ impl RefusalCode {
             | RefusalCode::NotRefundable
             | RefusalCode::OnBehalfOfRequired
             | RefusalCode::InvalidEmail
-            | RefusalCode::OverlappingAvailability => RefusalKind::RuleBroken,
+            | RefusalCode::OverlappingAvailability
+            | RefusalCode::InvalidTimeRange
+            | RefusalCode::InvalidCursor => RefusalKind::RuleBroken,
         }
     }
 }

@@ -17,6 +17,35 @@ pub fn check_characters(what: &str, text: &str, line_breaks: bool) -> Result<(),
     }
 }
 
+/// The characters [`check_characters`] refuses, as the body of a regular-expression class
+/// (`\uXXXX` escapes read alike by ECMAScript, Python and Rust): every control character
+/// (`char::is_control`: U+0000–U+001F, U+007F–U+009F), but tab, line feed and carriage
+/// return when `line_breaks`.
+fn control_class(line_breaks: bool) -> &'static str {
+    if line_breaks {
+        r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F"
+    } else {
+        r"\u0000-\u001F\u007F-\u009F"
+    }
+}
+
+/// White space as `char::is_whitespace` (and so `str::trim`) knows it, as the body of a
+/// regular-expression class: spelled out, since `\s` means a little more in some dialects.
+const WHITE_SPACE: &str =
+    r"\t\n\u000B\u000C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// A JSON Schema `pattern` for the text [`check_characters`] accepts.
+pub fn pattern(line_breaks: bool) -> String {
+    format!("^[^{}]*$", control_class(line_breaks))
+}
+
+/// A JSON Schema `pattern` for the text a bounded text's `parse` accepts, its length aside: no
+/// control character (but line breaks when `line_breaks`) and not all white space.
+pub fn non_blank_pattern(line_breaks: bool) -> String {
+    let control = control_class(line_breaks);
+    format!("^[^{control}]*[^{WHITE_SPACE}{control}][^{control}]*$")
+}
+
 /// A newtype over bounded text: `parse` (and serde) accept 1 to `$max` characters, not all
 /// blank, with no control characters (line breaks allowed when `$line_breaks`).
 macro_rules! bounded_text {
@@ -62,6 +91,7 @@ macro_rules! bounded_text {
                     .schema_type(::utoipa::openapi::schema::Type::String)
                     .min_length(Some(1))
                     .max_length(Some($max))
+                    .pattern(Some($crate::text::non_blank_pattern($line_breaks)))
                     .into()
             }
         }
@@ -129,5 +159,28 @@ mod tests {
         }
         let refused = serde_json::from_str::<CancelReason>("\"a\\u0000\"").unwrap_err();
         assert!(refused.to_string().contains("U+0000"), "{refused}");
+    }
+
+    /// The patterns the OpenAPI document states accept exactly the characters the code does,
+    /// read by the `regex` crate (whose `\uXXXX` escapes ECMAScript and Python share).
+    #[test]
+    fn the_stated_patterns_are_the_enforced_rules() {
+        for line_breaks in [false, true] {
+            let any = regex::Regex::new(&pattern(line_breaks)).unwrap();
+            let non_blank = regex::Regex::new(&non_blank_pattern(line_breaks)).unwrap();
+            for c in (0..=0xFFFF).filter_map(char::from_u32) {
+                let text = format!("a{c}b");
+                let accepted = check_characters("text", &text, line_breaks).is_ok();
+                assert_eq!(any.is_match(&text), accepted, "{c:?}, line breaks {line_breaks}");
+                let alone = c.to_string();
+                let kept = check_characters("text", &alone, line_breaks).is_ok()
+                    && !alone.trim().is_empty();
+                assert_eq!(non_blank.is_match(&alone), kept, "{c:?}, line breaks {line_breaks}");
+            }
+        }
+        for (text, kept) in [("  x ", true), (" \u{3000}", false), ("x\ny", false)] {
+            let stated = regex::Regex::new(&non_blank_pattern(false)).unwrap().is_match(text);
+            assert_eq!((stated, DisplayName::parse(text).is_ok()), (kept, kept), "{text:?}");
+        }
     }
 }

@@ -11,14 +11,12 @@ pub struct TimeZoneName(Tz);
 
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for TimeZoneName {
-    /// A string no longer than the longest name the tz database knows.
+    /// One of the names the tz database knows.
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let longest = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name().len()).max();
         utoipa::openapi::schema::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .description(Some("an IANA time zone name such as America/New_York"))
-            .min_length(Some(1))
-            .max_length(longest)
+            .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
             .into()
     }
 }

@@ -580,6 +580,44 @@ impl TestApp {
             .collect()
     }
 
+    /// The media room of a confirmed session and `party`'s join token, once the session's
+    /// workflow has opened the room (30 s at most).
+    pub async fn room_and_join_token(
+        &self,
+        session: SessionId,
+        party: livesessions_domain::Party,
+    ) -> (livesessions_domain::RoomId, String) {
+        use livesessions_activities::storage::media_rooms;
+        eventually("the session's room is opened", || async {
+            let room = media_rooms::room_of(&self.db, session).await.map_err(|e| e.to_string())?;
+            let token =
+                media_rooms::token_of(&self.db, session, party).await.map_err(|e| e.to_string())?;
+            match (room, token) {
+                (Some(room), Some(token)) => Ok((room, token.token)),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await
+    }
+
+    /// Records a no-show fee of USD 65.00 that the session's client owes as outstanding (its
+    /// collection starts when it is waived); answers the fee's key.
+    pub async fn owe_fee(&self, session: &SessionSnapshot) -> String {
+        use livesessions_activities::storage::fee_collections;
+        use livesessions_domain::{Currency, FeeKind, Money};
+        let fee = livesessions_workflows::activities::FeeCharge {
+            key: format!("{}:no_show_fee:r9", session.workflow_id),
+            client_id: session.client_id,
+            session_id: session.id,
+            kind: FeeKind::NoShowFee,
+            amount: Money::new(6_500, Currency::parse("USD").expect("a currency")),
+        };
+        let mut tx = self.db.begin_write().await.expect("a transaction");
+        fee_collections::open(&mut tx, &fee, None, Utc::now()).await.expect("an owed fee");
+        tx.commit().await.expect("committed");
+        fee.key
+    }
+
     /// A client's credits as `(available, reserved)`.
     pub async fn credits(&self, client: ClientId) -> (i64, i64) {
         let (status, body) =

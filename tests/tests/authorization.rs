@@ -6,12 +6,8 @@
 //! an object that does not exist gets.
 
 use chrono::{TimeDelta, Utc};
-use livesessions_activities::storage::{fee_collections, media_rooms};
-use livesessions_domain::{
-    ClientId, Currency, FeeKind, Money, Party, ProviderId, Role, RoomId, SessionId,
-};
-use livesessions_tests::{Backend, TestApp, TestOptions, eventually, test_policy};
-use livesessions_workflows::activities::FeeCharge;
+use livesessions_domain::{ClientId, Party, ProviderId, Role, RoomId, SessionId};
+use livesessions_tests::{Backend, TestApp, TestOptions, test_policy};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -165,28 +161,8 @@ impl World {
             .and_then(|entry| entry["key"].as_str())
             .expect("the purchase's ledger key")
             .to_string();
-        let (room, join_token) = eventually("the session's room is opened", || async {
-            let room =
-                media_rooms::room_of(&app.db, session.id).await.map_err(|e| e.to_string())?;
-            let token = media_rooms::token_of(&app.db, session.id, Party::Client)
-                .await
-                .map_err(|e| e.to_string())?;
-            match (room, token) {
-                (Some(room), Some(token)) => Ok((room, token.token)),
-                other => Err(format!("{other:?}")),
-            }
-        })
-        .await;
-        let fee = FeeCharge {
-            key: format!("{}:no_show_fee:r9", session.workflow_id),
-            client_id: client,
-            session_id: session.id,
-            kind: FeeKind::NoShowFee,
-            amount: Money::new(6_500, Currency::parse("USD").expect("a currency")),
-        };
-        let mut tx = app.db.begin_write().await.expect("a transaction");
-        fee_collections::open(&mut tx, &fee, None, Utc::now()).await.expect("an owed fee");
-        tx.commit().await.expect("committed");
+        let (room, join_token) = app.room_and_join_token(session.id, Party::Client).await;
+        let fee_key = app.owe_fee(&session).await;
         Self {
             client,
             provider,
@@ -195,7 +171,7 @@ impl World {
             room,
             join_token,
             ledger_key,
-            fee_key: fee.key,
+            fee_key,
         }
     }
 

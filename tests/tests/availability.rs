@@ -329,22 +329,35 @@ async fn slots_follow_hours_sessions_and_notice(backend: Backend) {
         serde_json::from_value(body["slots"][0]["starts_at"].clone()).unwrap();
     assert!(first >= now + TimeDelta::hours(2) && first <= now + TimeDelta::hours(3), "{first}");
 
-    // Bad input answers 400 and changes nothing.
+    // Bad input answers 400 when the OpenAPI document's schema refuses it, 422 when only the
+    // rules do (an end before the start, a window too long), and changes nothing.
     let (status, body) = search(&app, provider, now, now + TimeDelta::days(62), 30).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    for (from, to, minutes) in [
-        (now, now + TimeDelta::days(62) + TimeDelta::minutes(1), 30),
-        (now, now - TimeDelta::hours(1), 30),
-        (now, now + TimeDelta::days(1), 0),
+    let (malformed, invalid_range) = (
+        (StatusCode::BAD_REQUEST, "malformed_request"),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_time_range"),
+    );
+    for (from, to, minutes, answer) in [
+        (now, now + TimeDelta::days(62) + TimeDelta::minutes(1), 30, invalid_range),
+        (now, now - TimeDelta::hours(1), 30, invalid_range),
+        (now, now + TimeDelta::days(1), 0, malformed),
     ] {
         let (status, body) = search(&app, provider, from, to, minutes).await;
-        assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "malformed_request"));
+        assert_eq!((status, error_code(&body)), answer, "{from}–{to}, {minutes} minutes");
     }
     let backwards = json!({"weekly": [{"day": "monday", "start": "12:00", "end": "09:00"}]});
     let unknown_day = json!({"weekly": [{"day": "someday", "start": "09:00", "end": "12:00"}]});
-    for bad in [backwards, unknown_day] {
-        let (status, body) = put_availability(&app, provider, bad).await;
-        assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "malformed_request"));
+    let single_digit = json!({"weekly": [{"day": "monday", "start": "9:00", "end": "12:00"}]});
+    let unknown_field =
+        json!({"weekly": [{"day": "monday", "start": "09:00", "end": "12:00", "note": "x"}]});
+    for (bad, answer) in [
+        (backwards, invalid_range),
+        (unknown_day, malformed),
+        (single_digit, malformed),
+        (unknown_field, malformed),
+    ] {
+        let (status, body) = put_availability(&app, provider, bad.clone()).await;
+        assert_eq!((status, error_code(&body)), answer, "{bad}");
     }
     // Only that provider (or a service) sets it; providers do not search slots.
     let stranger = app.token(Role::Provider, ProviderId::random());
@@ -499,17 +512,22 @@ async fn a_client_who_cannot_find_a_time_reaches_the_provider() {
     assert_eq!(status, StatusCode::OK, "{listed}");
     assert_eq!(listed["requests"], json!([created]));
 
-    // Windows that are over, backwards or missing are refused; nobody else may ask for a client.
+    // Windows that are over or backwards are refused (422), none at all is malformed (400);
+    // nobody else may ask for a client.
     let past = Utc::now() - TimeDelta::days(1);
-    for windows in [
-        json!([{"starts_at": past, "ends_at": past + TimeDelta::hours(1)}]),
-        json!([{"starts_at": starts_at, "ends_at": starts_at - TimeDelta::hours(1)}]),
-        json!([]),
+    let invalid_range = (StatusCode::UNPROCESSABLE_ENTITY, "invalid_time_range");
+    for (windows, refused) in [
+        (json!([{"starts_at": past, "ends_at": past + TimeDelta::hours(1)}]), invalid_range),
+        (
+            json!([{"starts_at": starts_at, "ends_at": starts_at - TimeDelta::hours(1)}]),
+            invalid_range,
+        ),
+        (json!([]), (StatusCode::BAD_REQUEST, "malformed_request")),
     ] {
         let body = json!({"client_id": client, "provider_id": provider, "windows": windows});
         let (status, answer) =
             app.post("/v1/availability-requests", &app.token(Role::Client, client), body).await;
-        assert_eq!((status, error_code(&answer)), (StatusCode::BAD_REQUEST, "malformed_request"));
+        assert_eq!((status, error_code(&answer)), refused, "{windows}");
     }
     let body = json!({"client_id": client, "provider_id": provider, "windows": windows});
     let stranger = app.token(Role::Client, ClientId::random());

@@ -15,7 +15,7 @@ use temporalio_client::errors::{
 };
 use temporalio_client::{
     Client, WorkflowIdConflictPolicy, WorkflowQueryOptions, WorkflowSignalOptions,
-    WorkflowStartOptions, WorkflowStartUpdateOptions, WorkflowUpdateWithStartOptions,
+    WorkflowStartUpdateOptions, WorkflowUpdateWithStartOptions,
 };
 use temporalio_common::search_attributes::SearchAttributes;
 use temporalio_common::{HasWorkflowDefinition, UpdateDefinition};
@@ -90,14 +90,29 @@ impl Sessions {
         .static_summary(format!("{} {} session", booking.service, booking.modality))
         .update_id(BOOKING_UPDATE_ID.to_string())
         .build();
+        self.update_with_start(session, LiveSession::run, input, LiveSession::request, options)
+            .await
+    }
+
+    /// Starts a workflow together with an update (Update-with-Start) and waits for the update's
+    /// answer; past the timeout it is [`SessionCallError::Pending`].
+    async fn update_with_start<W, U>(
+        &self,
+        session: SessionId,
+        workflow: W,
+        input: W::Input,
+        update: U,
+        options: WorkflowUpdateWithStartOptions,
+    ) -> Result<U::Output, SessionCallError>
+    where
+        W: HasWorkflowDefinition,
+        W::Input: Send,
+        U: UpdateDefinition<Workflow = W::Run, Input = ()>,
+        U::Output: temporalio_common::data_converters::TemporalDeserializable + 'static,
+    {
         let deadline = Instant::now() + self.timeout;
-        let call = self.client.start_update_with_start_workflow(
-            LiveSession::run,
-            input,
-            LiveSession::request,
-            (),
-            options,
-        );
+        let call =
+            self.client.start_update_with_start_workflow(workflow, input, update, (), options);
         let started = match self.until(session, deadline, call).await? {
             Ok(started) => started,
             Err(WorkflowUpdateWithStartError::Update(e)) => return Err(update_error(e)),
@@ -174,36 +189,34 @@ impl Sessions {
         }
     }
 
-    /// Starts a messaging session; answers it once its workflow has started.
+    /// Starts a messaging session (Update-with-Start) and answers it once its workflow has
+    /// recorded it in the read model, so a read right after the answer finds it.
     pub async fn start_messaging(
         &self,
         input: MessagingSessionInput,
-    ) -> Result<(), SessionCallError> {
-        let workflow_id = input.session_id.messaging_workflow_id();
-        let options = WorkflowStartOptions::new(self.task_queue.clone(), workflow_id)
-            .search_attributes(SearchAttributes::new([
-                attributes::SESSION_STATE.value_set("in_progress".into()),
-                attributes::CLIENT_ID.value_set(input.client_id.to_string()),
-                attributes::PROVIDER_ID.value_set(input.provider_id.to_string()),
-            ]))
-            .static_summary("messaging session".to_string())
-            .build();
-        let call = self.client.start_workflow(MessagingSession::run, input, options);
-        self.in_time(call)
-            .await?
-            .map(|_| ())
-            .map_err(|e| SessionCallError::Unavailable(e.to_string()))
-    }
-
-    /// A messaging session as its workflow sees it now.
-    pub async fn messaging_snapshot(
-        &self,
-        id: SessionId,
     ) -> Result<MessagingSnapshot, SessionCallError> {
-        let handle =
-            self.client.get_workflow_handle::<MessagingSession>(id.messaging_workflow_id());
-        let call = handle.query(MessagingSession::snapshot, (), WorkflowQueryOptions::default());
-        self.in_time(call).await?.map_err(query_error)
+        let session = input.session_id;
+        let options = WorkflowUpdateWithStartOptions::new(
+            self.task_queue.clone(),
+            session.messaging_workflow_id(),
+            WorkflowIdConflictPolicy::UseExisting,
+        )
+        .search_attributes(SearchAttributes::new([
+            attributes::SESSION_STATE.value_set("in_progress".into()),
+            attributes::CLIENT_ID.value_set(input.client_id.to_string()),
+            attributes::PROVIDER_ID.value_set(input.provider_id.to_string()),
+        ]))
+        .static_summary("messaging session".to_string())
+        .update_id(MESSAGING_UPDATE_ID.to_string())
+        .build();
+        self.update_with_start(
+            session,
+            MessagingSession::run,
+            input,
+            MessagingSession::started,
+            options,
+        )
+        .await
     }
 
     /// Someone joined the session's room.
@@ -262,6 +275,9 @@ impl Sessions {
 /// The update id of the booking's answer (Update-with-Start): one per session.
 const BOOKING_UPDATE_ID: &str = "request";
 
+/// The update id of a messaging session's start (Update-with-Start): one per session.
+const MESSAGING_UPDATE_ID: &str = "started";
+
 /// An error after the workflow accepted the update: a refusal by the handler is still a
 /// refusal; anything else means the answer is not known, though the change goes on.
 fn accepted_error(session: SessionId, error: WorkflowUpdateError) -> SessionCallError {
@@ -296,13 +312,6 @@ fn update_error(error: WorkflowUpdateError) -> SessionCallError {
             }
         }
         WorkflowUpdateError::NotFound(_) => SessionCallError::NotRunning,
-        other => SessionCallError::Unavailable(other.to_string()),
-    }
-}
-
-fn query_error(error: WorkflowQueryError) -> SessionCallError {
-    match error {
-        WorkflowQueryError::NotFound(_) => SessionCallError::NotRunning,
         other => SessionCallError::Unavailable(other.to_string()),
     }
 }

@@ -11,6 +11,7 @@ use livesessions_domain::{
     ClientId, MessagingSnapshot, MessagingState, ProviderId, SessionId, TimeZoneName,
 };
 use serde::{Deserialize, Serialize};
+use std::error::Error;
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_workflow::{
@@ -39,6 +40,8 @@ pub struct MessagingSessionInput {
 pub struct MessagingSession {
     session: MessagingSnapshot,
     time_zone: TimeZoneName,
+    /// Whether the read model has the session: the start's answer waits for it.
+    recorded: bool,
 }
 
 #[workflow_methods]
@@ -60,6 +63,7 @@ impl MessagingSession {
                 version: 1,
             },
             time_zone: input.time_zone,
+            recorded: false,
         }
     }
 
@@ -97,6 +101,17 @@ impl MessagingSession {
         Ok(ctx.state(|s| s.session.clone()))
     }
 
+    /// The start's answer, for Update-with-Start: the session, once the read model has it (so
+    /// a read right after the answer finds it).
+    #[update]
+    pub async fn started(
+        ctx: &mut WorkflowContext<Self>,
+        _: (),
+    ) -> Result<MessagingSnapshot, Box<dyn Error + Send + Sync>> {
+        ctx.wait_condition(|s| s.recorded).await?;
+        Ok(ctx.state(|s| s.session.clone()))
+    }
+
     /// The session as it is now.
     #[query]
     pub fn snapshot(&self, _ctx: &WorkflowContextView) -> MessagingSnapshot {
@@ -112,5 +127,6 @@ async fn record(ctx: &WorkflowContext<MessagingSession>) -> WorkflowResult<()> {
         LocalActivityOptions::builder().start_to_close_timeout(Duration::from_secs(10)).build(),
     )
     .await?;
+    ctx.state_mut(|s| s.recorded = true);
     Ok(())
 }
