@@ -179,7 +179,7 @@ async fn on_the_record<T>(
         (status = 409, body = ErrorBody, description = "session_state_conflict (begun or ended), change_in_progress"),
         (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn cancel(
+pub async fn operator_cancel(
     State(state): State<AppState>,
     acting: Acting,
     ApiPath(id): ApiPath<SessionId>,
@@ -209,7 +209,7 @@ pub async fn cancel(
         (status = 409, body = ErrorBody, description = "session_state_conflict (ended, or never began for completed), change_in_progress"),
         (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn end(
+pub async fn operator_end(
     State(state): State<AppState>,
     acting: Acting,
     ApiPath(id): ApiPath<SessionId>,
