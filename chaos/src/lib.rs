@@ -186,6 +186,7 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<Summary> {
     .await?;
     let since = chrono::Utc::now();
     let driver = Driver::careful(&system.api_address, system.keys.clone(), PATIENCE)?;
+    let sandbox = Db::connect(&system.database_url).await?;
     let progress = Arc::new(Progress::default());
     let faults = tokio::spawn({
         let (mut system, mut postgres) = (system, postgres);
@@ -198,10 +199,10 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let driven: Vec<Driven> = futures::stream::iter(Kind::mix(seed, n).into_iter().enumerate())
         .map(|(i, kind)| {
-            let (driver, progress) = (&driver, &progress);
+            let (driver, sandbox, progress) = (&driver, &sandbox, &progress);
             async move {
                 let lifecycle_seed = seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                let driven = lifecycles::drive(driver, kind, lifecycle_seed).await;
+                let driven = lifecycles::drive(driver, sandbox, kind, lifecycle_seed).await;
                 progress.finished.fetch_add(1, Ordering::SeqCst);
                 driven
             }
@@ -211,6 +212,7 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<Summary> {
         .await;
     progress.driving_done.store(true, Ordering::SeqCst);
     let driving = started.elapsed();
+    sandbox.close().await;
     let (system, postgres, inflicted) = faults.await?;
     let checked = async {
         let inflicted = inflicted?;

@@ -12,7 +12,9 @@
 //! step did not want is recorded as a problem.
 
 use chrono::{TimeDelta, Utc};
-use livesessions_domain::{ClientId, RefusalCode, Role, SessionId};
+use livesessions_activities::Db;
+use livesessions_activities::payments::sandbox::{Fault, plan_fault};
+use livesessions_domain::{ClientId, FeeKind, RefusalCode, Role, SessionId};
 use livesessions_system::driver::in_minutes;
 use livesessions_system::{Booked, Driver, Pair, Unexpected};
 use rand::rngs::StdRng;
@@ -20,13 +22,17 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// A kind of lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// Book an hour ahead, confirm, both join, the room ends.
     MainPath,
-    /// Book half an hour ahead, confirm, the client cancels (late).
+    /// Book half an hour ahead, confirm, the client cancels (late). A third of the time the
+    /// sandbox declines the fee's first charge (the fee is owed, then collected by a later
+    /// attempt); a third of the time it charges, then loses its answer (the retry finds the
+    /// charge).
     LateCancel,
     /// The session starts within seconds; only the provider joins.
     ClientNoShow,
@@ -127,8 +133,9 @@ pub struct Driven {
     pub problems: Vec<String>,
 }
 
-/// Drives one lifecycle of `kind`, its choices drawn from `seed`.
-pub async fn drive(driver: &Driver, kind: Kind, seed: u64) -> Driven {
+/// Drives one lifecycle of `kind`, its choices drawn from `seed`; `sandbox` is the database
+/// of the sandbox processor, which is told there which charges to decline or lose.
+pub async fn drive(driver: &Driver, sandbox: &Db, kind: Kind, seed: u64) -> Driven {
     let mut driven = Driven {
         kind,
         client: None,
@@ -139,7 +146,7 @@ pub async fn drive(driver: &Driver, kind: Kind, seed: u64) -> Driven {
         problems: Vec::new(),
     };
     let mut rng = StdRng::seed_from_u64(seed);
-    if let Err(problem) = run(driver, kind, &mut rng, &mut driven).await {
+    if let Err(problem) = run(driver, sandbox, kind, &mut rng, &mut driven).await {
         driven.problems.push(format!("{} lifecycle: {problem:#}", kind.name()));
     }
     driven
@@ -147,6 +154,7 @@ pub async fn drive(driver: &Driver, kind: Kind, seed: u64) -> Driven {
 
 async fn run(
     driver: &Driver,
+    sandbox: &Db,
     kind: Kind,
     rng: &mut StdRng,
     driven: &mut Driven,
@@ -158,7 +166,25 @@ async fn run(
     driven.client = Some(pair.client);
     match kind {
         Kind::MainPath => main_path(driver, pair, driven).await,
-        Kind::LateCancel => late_cancel(driver, pair, driven).await.map(|_| ()),
+        Kind::LateCancel => {
+            let session = booked_and_confirmed(driver, pair, in_minutes(30), driven).await?;
+            let fault = match rng.random_range(0..3) {
+                0 => Some(Fault::Decline),
+                1 => Some(Fault::TimeoutAfterCharge { delay: Duration::from_secs(1) }),
+                _ => None,
+            };
+            if let Some(fault) = fault {
+                let fee_key = format!("{}:{}:r0", session.id.workflow_id(), FeeKind::LateCancelFee);
+                // Told through the database, which the faults may be restarting: try for a while.
+                let mut tries = 0;
+                while let Err(error) = plan_fault(sandbox, &fee_key, fault, 1).await {
+                    tries += 1;
+                    anyhow::ensure!(tries < 60, "the sandbox could not be told: {error}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            driver.cancel(&session).await.map(|_| ())
+        }
         Kind::ClientNoShow => absence(driver, pair, Role::Provider, driven).await,
         Kind::ProviderAbsence if rng.random_bool(0.5) => {
             absence(driver, pair, Role::Client, driven).await
