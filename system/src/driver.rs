@@ -337,9 +337,10 @@ impl Driver {
         self.call(Method::GET, &format!("/v1/sessions/{id}"), token, None).await
     }
 
-    /// Polls the read model every 100 ms until the session is in `state` (60 s at most).
+    /// Polls the read model every 100 ms until the session is in `state` (60 s at most, or a
+    /// careful driver's patience).
     pub async fn wait_for_state(&self, session: &Booked, state: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + self.patience.unwrap_or(Duration::from_secs(60));
         loop {
             let answer = self.session(session.id).await?;
             if answer.status == StatusCode::OK && answer.body["state"] == state {
