@@ -83,10 +83,12 @@ pub struct Summary {
     pub problems: Vec<String>,
     /// The invariants' breaches.
     pub findings: Findings,
-    /// How long the lifecycles took to drive, and the sessions to settle after.
+    /// How long the lifecycles took to drive, the sessions to settle after, and the checks.
     pub driving: Duration,
     /// See `driving`.
     pub settling: Duration,
+    /// See `driving`.
+    pub checking: Duration,
     /// Where the logs were kept (a run with a breach keeps them).
     pub logs: Vec<PathBuf>,
 }
@@ -126,9 +128,10 @@ impl Summary {
         row(
             "time",
             format!(
-                "driving {:.0} s, settling {:.0} s",
+                "driving {:.0} s, settling {:.0} s, checking {:.0} s",
                 self.driving.as_secs_f64(),
-                self.settling.as_secs_f64()
+                self.settling.as_secs_f64(),
+                self.checking.as_secs_f64()
             ),
         );
         for (invariant, breaches) in self.findings.rows() {
@@ -196,6 +199,7 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<Summary> {
             (system, postgres, inflicted)
         }
     });
+    println!("chaos: the system is up; driving");
     let started = Instant::now();
     let driven: Vec<Driven> = futures::stream::iter(Kind::mix(seed, n).into_iter().enumerate())
         .map(|(i, kind)| {
@@ -219,9 +223,11 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<Summary> {
         let db = Db::connect(&system.database_url).await?;
         let records = Records { temporal: &system.temporal, driver: &driver, db: &db, since };
         let ids: Vec<SessionId> = driven.iter().filter_map(|d| d.session).collect();
+        println!("chaos: driven in {:.0} s; settling, then checking", driving.as_secs_f64());
         let settling = Instant::now();
         invariants::settle(&records, &ids, Instant::now() + SETTLE).await;
         let settling = settling.elapsed();
+        let checking = Instant::now();
         let (findings, endings) = invariants::check(&records, &driven).await?;
         let fees_left_owed = invariants::fees_left_owed(&db).await?;
         db.close().await;
@@ -241,6 +247,7 @@ pub async fn run(options: &ChaosOptions) -> anyhow::Result<Summary> {
             findings,
             driving,
             settling,
+            checking: checking.elapsed(),
             logs: Vec::new(),
         })
     };
