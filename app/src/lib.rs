@@ -1,6 +1,7 @@
 //! The `livesessions` service as a library: configuration, telemetry, start-up and the dev
-//! supervisor. `main.rs` is the command line over it; the tests build the same application.
+//! supervisor. `cli` is the command line over it; the tests build the same application.
 
+pub mod cli;
 pub mod configuration;
 pub mod dev;
 pub mod report;

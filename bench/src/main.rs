@@ -4,20 +4,20 @@
 //! bounded in count and time, reads each process's CPU time and memory from `/proc` before and
 //! after, and prints one table. It asserts nothing about speed.
 
-mod driver;
 mod history;
 mod noop;
-mod system;
+mod usage;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use driver::{Booked, Driver, Pair};
 use futures::{StreamExt, TryStreamExt};
 use history::{EventCount, FirstTask};
 use livesessions_domain::{Role, SessionId};
+use livesessions_system::driver::{self, Booked, Driver, Pair};
+use livesessions_system::{Process, System, SystemOptions};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use system::{Process, System, SystemOptions, Usage};
+use usage::Usage;
 
 /// The performance harness: one mode, one table.
 #[derive(Debug, Parser)]
@@ -74,6 +74,15 @@ enum Mode {
     },
 }
 
+/// The policy of a bench run: no booking notice, join links that work two hours ahead (a main
+/// path starts an hour after it is booked), and no-shows settle within seconds.
+const POLICY: [(&str, &str); 4] = [
+    ("LIVESESSIONS__POLICY__BOOKING_NOTICE", "0s"),
+    ("LIVESESSIONS__POLICY__JOIN_OPENS_BEFORE", "2h"),
+    ("LIVESESSIONS__POLICY__JOIN_GRACE", "2s"),
+    ("LIVESESSIONS__POLICY__RESCHEDULE_OFFER_WINDOW", "1s"),
+];
+
 /// Requests in flight while registering people and filling the system.
 const SETUP_CONCURRENCY: usize = 8;
 
@@ -90,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         livesessions,
         temporal_cli: cli.temporal_cli,
         admin_database_url: cli.database_url,
+        settings: POLICY.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     };
     let mut table = Table::default();
     table.row("load average at start (1 min)", load_average()?);
@@ -122,7 +132,7 @@ async fn lifecycles(
 ) -> anyhow::Result<()> {
     let pairs = driver.pairs(count + 3, SETUP_CONCURRENCY).await?;
     let (main_pairs, others) = pairs.split_at(count);
-    let before = system.usage()?;
+    let before = Usage::of_system(system)?;
     let started = Instant::now();
     let mains: Vec<Booked> = futures::stream::iter(main_pairs.iter().copied())
         .map(|pair| async move {
@@ -134,7 +144,7 @@ async fn lifecycles(
         .try_collect()
         .await?;
     let elapsed = started.elapsed();
-    let after = system.usage()?;
+    let after = Usage::of_system(system)?;
     table.row(
         "main paths",
         format!("{count} at concurrency {concurrency} in {:.1} s", secs(elapsed)),
@@ -181,9 +191,9 @@ async fn booking(
     let ceiling = noop::start_rate(&system.temporal, span, 16).await?;
     table.row("bare start rate (Noop workflow, 16 in flight)", format!("{ceiling:.1} /s"));
     for &rate in rates {
-        let before = system.usage()?;
+        let before = Usage::of_system(system)?;
         let probe = open_loop(driver, rate, span).await?;
-        let after = system.usage()?;
+        let after = Usage::of_system(system)?;
         table.row(&format!("POST /v1/sessions at {rate}/s"), probe.describe());
         let booked = probe.booked.len().max(1) as u32;
         let cpu: Vec<String> = Process::ALL
@@ -231,7 +241,7 @@ async fn idle(
     table: &mut Table,
 ) -> anyhow::Result<()> {
     let empty = open_loop(driver, rate, span).await?;
-    let empty_usage = system.usage()?;
+    let empty_usage = Usage::of_system(system)?;
     // Four credits a client: each pair books four sessions, a day apart, from three days ahead.
     let pairs = driver.pairs(sessions.div_ceil(4), SETUP_CONCURRENCY).await?;
     let base = driver::in_minutes(3 * 24 * 60);
@@ -245,7 +255,7 @@ async fn idle(
     let filled = started.elapsed();
     // Let the confirmations' deliveries and workflow tasks settle before measuring.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let loaded_usage = system.usage()?;
+    let loaded_usage = Usage::of_system(system)?;
     let loaded = open_loop(driver, rate, span).await?;
     table.row(
         "confirmed sessions waiting",

@@ -340,13 +340,12 @@ pub struct FakeWorker {
 impl FakeWorker {
     /// Starts the worker on a new random task queue of the test binary's dev server.
     pub async fn start() -> Self {
-        let address = tokio::task::spawn_blocking(temporal_address).await.expect("dev server");
-        let settings = TemporalSettings {
-            address,
-            task_queue: format!("fakes-{}", uuid::Uuid::new_v4().simple()),
-            request_timeout: ANSWER_WITHIN,
-            ..TemporalSettings::default()
-        };
+        Self::start_on(&format!("fakes-{}", uuid::Uuid::new_v4().simple())).await
+    }
+
+    /// Starts the worker on `task_queue`, where sessions may already wait for a worker.
+    pub async fn start_on(task_queue: &str) -> Self {
+        let settings = settings_for(task_queue).await;
         let fakes = Arc::new(Fakes::default());
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let (worker_settings, worker_fakes) = (settings.clone(), fakes.clone());
@@ -429,6 +428,18 @@ impl Drop for FakeWorker {
         {
             eprintln!("the fake worker's thread panicked");
         }
+    }
+}
+
+/// The settings of a fake worker on `task_queue` of the test binary's dev server (and of the
+/// typed client of its sessions).
+pub async fn settings_for(task_queue: &str) -> TemporalSettings {
+    let address = tokio::task::spawn_blocking(temporal_address).await.expect("dev server");
+    TemporalSettings {
+        address,
+        task_queue: task_queue.into(),
+        request_timeout: ANSWER_WITHIN,
+        ..TemporalSettings::default()
     }
 }
 

@@ -43,7 +43,8 @@ pub fn crate_dir() -> PathBuf {
     )
 }
 
-fn temporal_cli() -> PathBuf {
+/// The temporal CLI: `LIVESESSIONS_TEMPORAL_CLI`, else the one `./dev` installs.
+pub fn temporal_cli() -> PathBuf {
     match std::env::var_os("LIVESESSIONS_TEMPORAL_CLI") {
         Some(path) => PathBuf::from(path),
         None => crate_dir().join("../.tools/temporal/bin/temporal"),

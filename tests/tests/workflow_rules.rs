@@ -11,12 +11,14 @@ use livesessions_domain::{
     SessionState,
 };
 use livesessions_tests::eventually;
-use livesessions_tests::fakes::{ANSWER_WITHIN, FakeWorker, Pause, session_input};
-use livesessions_worker::SessionCallError;
+use livesessions_tests::fakes::{ANSWER_WITHIN, FakeWorker, Pause, session_input, settings_for};
+use livesessions_worker::{SessionCallError, Sessions};
+use livesessions_workflows::LiveSession;
 use livesessions_workflows::activities::RoomNotice;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+use temporalio_client::WorkflowDescribeOptions;
 
 /// Seconds-long windows where a test waits for them; a late window of an hour, so a session a
 /// few minutes away is late once confirmed; no reminders unless a test asks for them.
@@ -439,4 +441,39 @@ async fn each_path_kind_stays_within_its_history_budget() {
         let length = history_length(&worker, path, session).await;
         assert!(length <= budget, "{path}: {length} history events, over {budget}");
     }
+}
+
+/// Found by `./dev chaos` (seed 500): a worker killed after the booking's hold committed leaves
+/// the workflow's first task to another worker, while the session is already visible (a retry
+/// of the booking answers it from the read model). A confirmation sent meanwhile reached the
+/// workflow in that first task, and its validator judged it on the session as it was before
+/// the hold: refused, "the session is requested, not awaiting the provider's answer". Here no
+/// worker runs until both the booking and the confirmation wait at the workflow, so both come
+/// in its first task; the confirmation now waits for the hold and is carried out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_comes_with_the_first_task_waits_for_the_hold() {
+    let queue = format!("fakes-{}", uuid::Uuid::new_v4().simple());
+    let settings = settings_for(&queue).await;
+    let temporal = livesessions_worker::connect(&settings).await.expect("Temporal answers");
+    let sessions = Sessions::new(temporal.clone(), &settings);
+    let input = session_input(policy(), in_minutes(60));
+    let id = input.session_id;
+    let booking = tokio::spawn({
+        let sessions = sessions.clone();
+        async move { sessions.request(input).await }
+    });
+    let handle = temporal.get_workflow_handle::<LiveSession>(id.workflow_id());
+    eventually("the booking starts the workflow", || async {
+        handle.describe(WorkflowDescribeOptions::default()).await.map_err(|e| e.to_string())
+    })
+    .await;
+    let confirmation =
+        tokio::spawn(async move { sessions.change(id, Change::Confirm, None).await });
+    // Time for the confirmation to reach the server before any worker asks for the task.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let worker = FakeWorker::start_on(&queue).await;
+    booking.await.expect("the booking's task").expect("the booking is held");
+    let confirmed = confirmation.await.expect("the confirmation's task");
+    assert_eq!(confirmed.expect("the confirmation is carried out").state, SessionState::Confirmed);
+    assert_eq!(worker.fakes.recorded(id).map(|s| s.state), Some(SessionState::Confirmed));
 }

@@ -101,6 +101,22 @@ impl DevServer {
         self.child.id()
     }
 
+    /// The frontend's gRPC port, for starting the server again where it was.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the server has exited (and how), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The Web UI's address, unless headless.
     pub fn ui_address(&self) -> Option<String> {
         self.ui_port.map(|port| format!("http://127.0.0.1:{port}"))

@@ -303,7 +303,14 @@ impl LiveSession {
 }
 
 impl LiveSession {
+    /// A change is judged once the booking has its answer. Before that it is let through, and
+    /// its handler waits for the answer (see [`ask`]): a change can come with the task that
+    /// holds the booking when a worker was killed after the hold committed (the session is
+    /// visible then) and another runs that task again from the start.
     fn admit(&self, change: Change) -> Validation {
+        if self.session.booking_answer().is_none() {
+            return Ok(());
+        }
         Ok(self.session.admit(&change)?)
     }
 
@@ -360,8 +367,13 @@ impl LiveSession {
 type Ctx = WorkflowContext<LiveSession>;
 
 /// Claims the change slot (synchronously, before the first `.await`, so two handlers of one
-/// activation cannot both pass) and waits for the run loop's answer.
+/// activation cannot both pass) and waits for the run loop's answer. A change let through
+/// before the booking was answered (see `LiveSession::admit`) first waits for that answer,
+/// then claims the same way.
 async fn ask(ctx: &Ctx, change: Change) -> HandlerResult {
+    if ctx.state(|s| s.session.booking_answer().is_none()) {
+        ctx.wait_condition(|s| s.session.booking_answer().is_some()).await?;
+    }
     let ticket: Ticket = ctx.state_mut(|s| s.session.claim(change))?;
     ctx.wait_condition(move |s| s.session.is_answered(ticket)).await?;
     let answer = ctx.state_mut(|s| s.session.take_answer(ticket));

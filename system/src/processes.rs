@@ -1,29 +1,35 @@
 //! The system under test as separate processes: a Temporal dev server with a file store, the
 //! worker (`livesessions worker`) and the API (`livesessions api`), on a fresh PostgreSQL
-//! database that is dropped afterwards; and what each process has used, read from `/proc`.
+//! database that is dropped afterwards. Each process can be crashed (SIGKILL) and started again
+//! as it was: the worker and the API with the same settings and address, the server on the same
+//! port and store.
 
 use anyhow::Context;
 use livesessions_api::JwtKeys;
 use livesessions_worker::dev_server::{free_port, spawn_tied_to_this_process};
 use livesessions_worker::{DevServer, DevServerOptions, TemporalSettings};
 use sqlx::{Connection, Executor, PgConnection};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where the programs and the PostgreSQL server are.
+/// Where the programs and the PostgreSQL server are, and how the run is configured.
 #[derive(Debug, Clone)]
 pub struct SystemOptions {
-    /// The `livesessions` binary (release build).
+    /// The `livesessions` program (its `migrate`, `worker` and `api` commands).
     pub livesessions: PathBuf,
     /// The `temporal` CLI.
     pub temporal_cli: PathBuf,
     /// A PostgreSQL URL whose user may create and drop databases.
     pub admin_database_url: String,
+    /// The run's settings for the worker and the API, as `LIVESESSIONS__…` environment
+    /// variables (short policy windows, timeouts).
+    pub settings: Vec<(String, String)>,
 }
 
-/// The three processes the figures are read for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The three processes of the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Process {
     /// `livesessions worker`.
     Worker,
@@ -34,66 +40,16 @@ pub enum Process {
 }
 
 impl Process {
-    /// All three, in the order the table shows them.
+    /// All three, in the order tables show them.
     pub const ALL: [Process; 3] = [Process::Worker, Process::Api, Process::Server];
 
-    /// How the table names it.
+    /// How tables name it.
     pub fn name(self) -> &'static str {
         match self {
             Process::Worker => "worker",
             Process::Api => "API",
             Process::Server => "server",
         }
-    }
-}
-
-/// CPU time and resident memory of one process at one moment.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessUsage {
-    /// User plus system CPU time so far.
-    pub cpu: Duration,
-    /// Resident set size (`VmRSS`), in bytes.
-    pub rss: u64,
-}
-
-impl ProcessUsage {
-    /// Reads `/proc/<pid>/stat` (utime + stime) and `/proc/<pid>/status` (VmRSS).
-    pub fn read(pid: u32) -> anyhow::Result<Self> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // The fields after the command name, which is in parentheses and may hold spaces:
-        // state is field 3, utime 14 and stime 15.
-        let after_name = stat.rsplit_once(')').context("a /proc stat line")?.1;
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        // SAFETY: sysconf(3) reads a constant of the system.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let rss_kib: u64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.split_whitespace().next())
-            .context("VmRSS in /proc status")?
-            .parse()?;
-        Ok(Self {
-            cpu: Duration::from_secs_f64(ticks as f64 / per_second as f64),
-            rss: rss_kib * 1024,
-        })
-    }
-}
-
-/// Every process's usage at one moment, in [`Process::ALL`] order.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Usage([ProcessUsage; 3]);
-
-impl Usage {
-    /// The usage of `process`.
-    pub fn of(&self, process: Process) -> ProcessUsage {
-        self.0[Process::ALL.iter().position(|p| *p == process).expect("one of ALL")]
-    }
-
-    /// CPU time `process` used between `earlier` and this sample.
-    pub fn cpu_since(&self, earlier: &Usage, process: Process) -> Duration {
-        self.of(process).cpu.saturating_sub(earlier.of(process).cpu)
     }
 }
 
@@ -106,7 +62,7 @@ struct Database {
 
 impl Database {
     async fn create(admin_url: &str) -> anyhow::Result<Self> {
-        let name = format!("ls_bench_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("ls_run_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(admin_url)
             .await
             .with_context(|| format!("PostgreSQL at {admin_url}"))?;
@@ -116,13 +72,38 @@ impl Database {
         Ok(Self { admin_url: admin_url.into(), url: format!("{base}/{name}"), name })
     }
 
-    async fn drop_it(self) -> anyhow::Result<()> {
+    async fn drop_it(&self) -> anyhow::Result<()> {
         let mut admin = PgConnection::connect(&self.admin_url).await?;
         admin
             .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
             .await?;
         admin.close().await?;
         Ok(())
+    }
+}
+
+/// How the `livesessions` commands of the run are started: the program, its environment, and
+/// the folder their logs are appended to (`<command>.log`, across restarts).
+struct Launcher {
+    program: PathBuf,
+    env: Vec<(String, String)>,
+    dir: PathBuf,
+}
+
+impl Launcher {
+    fn command(&self, command: &str) -> anyhow::Result<Command> {
+        let mut process = Command::new(&self.program);
+        process.arg(command).envs(self.env.iter().map(|(k, v)| (k, v)));
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{command}.log")))?;
+        process.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log));
+        Ok(process)
+    }
+
+    fn spawn(&self, command: &str) -> anyhow::Result<Child> {
+        Ok(spawn_tied_to_this_process(self.command(command)?)?)
     }
 }
 
@@ -134,41 +115,39 @@ pub struct System {
     pub keys: JwtKeys,
     /// A Temporal client of the same server.
     pub temporal: temporalio_client::Client,
+    /// The run's database.
+    pub database_url: String,
     server: DevServer,
+    server_options: DevServerOptions,
+    server_starts: u32,
     worker: Child,
     api: Child,
+    launcher: Launcher,
     database: Database,
     dir: PathBuf,
 }
-
-/// The policy of a bench run: no booking notice, join links that work two hours ahead (a main
-/// path starts an hour after it is booked), and no-shows settle within seconds.
-const POLICY: [(&str, &str); 4] = [
-    ("LIVESESSIONS__POLICY__BOOKING_NOTICE", "0s"),
-    ("LIVESESSIONS__POLICY__JOIN_OPENS_BEFORE", "2h"),
-    ("LIVESESSIONS__POLICY__JOIN_GRACE", "2s"),
-    ("LIVESESSIONS__POLICY__RESCHEDULE_OFFER_WINDOW", "1s"),
-];
 
 impl System {
     /// Starts the dev server, migrates a fresh database, then starts the worker and the API and
     /// waits until the API is healthy.
     pub async fn start(options: &SystemOptions) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("ls-bench-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!("ls-run-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
-        let server = DevServer::start(&DevServerOptions {
+        let mut server_options = DevServerOptions {
             cli: options.temporal_cli.clone(),
             port: None,
             ui_port: None,
             db_file: Some(dir.join("temporal.db")),
             time_skipping: false,
             log_file: Some(dir.join("temporal.log")),
-        })?;
+        };
+        let server = DevServer::start(&server_options)?;
+        server_options.port = Some(server.port());
         let database = Database::create(&options.admin_database_url).await?;
         let secret = uuid::Uuid::new_v4().to_string();
         let http_addr = format!("127.0.0.1:{}", free_port()?);
         let api_address = format!("http://{http_addr}");
-        let env: Vec<(&str, String)> = vec![
+        let mut env: Vec<(String, String)> = [
             ("LIVESESSIONS__DATABASE__URL", database.url.clone()),
             ("LIVESESSIONS__TEMPORAL__ADDRESS", server.address()),
             ("LIVESESSIONS__AUTH__JWT_SECRET", secret.clone()),
@@ -176,18 +155,16 @@ impl System {
             ("LIVESESSIONS__HTTP__PUBLIC_URL", api_address.clone()),
             ("LIVESESSIONS__EMAIL__OUTBOX_DIR", dir.join("outbox").display().to_string()),
             ("RUST_LOG", "warn".into()),
-        ];
-        let run = |command: &str, log: &str| -> anyhow::Result<Command> {
-            let mut process = Command::new(&options.livesessions);
-            process.arg(command).envs(env.iter().map(|(k, v)| (*k, v.as_str()))).envs(POLICY);
-            process.stdin(Stdio::null()).stdout(Stdio::null());
-            process.stderr(Stdio::from(std::fs::File::create(dir.join(log))?));
-            Ok(process)
-        };
-        let migrated = run("migrate", "migrate.log")?.status()?;
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        env.extend(options.settings.iter().cloned());
+        let launcher = Launcher { program: options.livesessions.clone(), env, dir: dir.clone() };
+        let migrated = launcher.command("migrate")?.status()?;
         anyhow::ensure!(migrated.success(), "livesessions migrate failed, see {}", dir.display());
-        let worker = spawn_tied_to_this_process(run("worker", "worker.log")?)?;
-        let api = spawn_tied_to_this_process(run("api", "api.log")?)?;
+        let worker = launcher.spawn("worker")?;
+        let api = launcher.spawn("api")?;
         let settings =
             TemporalSettings { address: server.address(), ..TemporalSettings::default() };
         let temporal = livesessions_worker::connect(&settings).await?;
@@ -195,9 +172,13 @@ impl System {
             api_address,
             keys: JwtKeys::from_secret(&secret),
             temporal,
+            database_url: database.url.clone(),
             server,
+            server_options,
+            server_starts: 1,
             worker,
             api,
+            launcher,
             database,
             dir,
         };
@@ -225,38 +206,96 @@ impl System {
         }
     }
 
-    /// The last lines of one of the processes' logs.
-    fn log_tail(&self, name: &str) -> String {
+    /// The last lines of one of the processes' logs (`worker.log`, `api.log`, `temporal.log`).
+    pub fn log_tail(&self, name: &str) -> String {
         let log = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// Every process's CPU time and memory now.
-    pub fn usage(&self) -> anyhow::Result<Usage> {
-        let pids = [self.worker.id(), self.api.id(), self.server.pid()];
-        let mut usage = Usage::default();
-        for (slot, pid) in usage.0.iter_mut().zip(pids) {
-            *slot = ProcessUsage::read(pid)?;
+    /// The process id of `process`, for figures read from `/proc`.
+    pub fn pid(&self, process: Process) -> u32 {
+        match process {
+            Process::Worker => self.worker.id(),
+            Process::Api => self.api.id(),
+            Process::Server => self.server.pid(),
         }
-        Ok(usage)
+    }
+
+    /// Whether `process` has exited (and how), without waiting.
+    pub fn exited(&mut self, process: Process) -> Option<ExitStatus> {
+        match process {
+            Process::Worker => self.worker.try_wait().ok().flatten(),
+            Process::Api => self.api.try_wait().ok().flatten(),
+            Process::Server => self.server.exited(),
+        }
+    }
+
+    /// Kills `process` with SIGKILL, as a crash would, and reaps it.
+    pub fn crash(&mut self, process: Process) {
+        match process {
+            Process::Worker => kill(&mut self.worker),
+            Process::Api => kill(&mut self.api),
+            Process::Server => self.server.kill(),
+        }
+    }
+
+    /// Starts `process` again as it was (after [`System::crash`], or after it exited): the
+    /// worker and the API with the same settings (the API on the same address, waiting until it
+    /// is healthy), the server on the same port and store.
+    pub async fn restart(&mut self, process: Process) -> anyhow::Result<()> {
+        match process {
+            Process::Worker => self.worker = self.launcher.spawn("worker")?,
+            Process::Api => {
+                self.api = self.launcher.spawn("api")?;
+                self.wait_until_healthy().await?;
+            }
+            Process::Server => {
+                self.server_starts += 1;
+                let log = self.dir.join(format!("temporal-{}.log", self.server_starts));
+                let options =
+                    DevServerOptions { log_file: Some(log), ..self.server_options.clone() };
+                self.server =
+                    tokio::task::spawn_blocking(move || DevServer::start(&options)).await??;
+            }
+        }
+        Ok(())
     }
 
     /// Stops the API, the worker and the server, drops the database and removes the files.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shut_down().await?;
+        remove_dir(&self.dir);
+        Ok(())
+    }
+
+    /// Stops as [`System::stop`] does but keeps the processes' logs; answers their folder.
+    pub async fn stop_keeping_logs(mut self) -> anyhow::Result<PathBuf> {
+        self.shut_down().await?;
+        Ok(self.dir.clone())
+    }
+
+    async fn shut_down(&mut self) -> anyhow::Result<()> {
         for child in [&mut self.api, &mut self.worker] {
             terminate(child);
         }
         self.server.stop();
-        self.database.drop_it().await?;
-        remove_dir(&self.dir);
-        Ok(())
+        self.database.drop_it().await
     }
+}
+
+/// SIGKILL, then reaps it.
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// SIGTERM, then SIGKILL after 15 s.
 fn terminate(child: &mut Child) {
-    // SAFETY: kill(2) with the pid of a child we own; no memory is touched.
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    // SAFETY: kill(2) with the pid of a child we own and have not reaped; no memory is touched.
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
     }
@@ -267,11 +306,11 @@ fn terminate(child: &mut Child) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    kill(child);
 }
 
-fn remove_dir(dir: &Path) {
+/// Removes a folder, saying so when it cannot.
+pub fn remove_dir(dir: &Path) {
     if let Err(e) = std::fs::remove_dir_all(dir) {
         eprintln!("could not remove {}: {e}", dir.display());
     }
