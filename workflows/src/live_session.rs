@@ -600,32 +600,18 @@ async fn settle_credit(ctx: &Ctx, to: CreditStatus) -> WorkflowResult<()> {
         return Ok(());
     };
     let movement = CreditMove { session_id, credit_id: held.id, to, claim };
-    const SUMMARY: &str = "settle the credit";
-    if ctx.patched(SETTLE_CREDIT_LOCALLY) {
-        let options = LocalActivityOptions::builder()
-            .start_to_close_timeout(Duration::from_secs(30))
-            .retry_policy(backoff_policy())
-            .summary(SUMMARY.to_string())
-            .build();
-        ctx.execute_local_activity(BillingActivities::settle_credit, movement, options).await?;
-    } else {
-        ctx.execute_activity(BillingActivities::settle_credit, movement, step_options(SUMMARY))
-            .await?;
-    }
+    ctx.execute_activity(
+        BillingActivities::settle_credit,
+        movement,
+        step_options("settle the credit"),
+    )
+    .await?;
     ctx.state_mut(|s| s.session.credit_settled(to));
     Ok(())
 }
 
-/// Patch (release 0.2.0): a credit is settled by a local activity, inside the workflow task that
-/// decided the step, instead of an activity of its own: a settlement costs one marker instead of
-/// the activity's three events and a workflow-task round trip. Sessions of release 0.1.0 that
-/// settled before it replay the activity (`tests/histories/0.1.0/`); those still to settle when
-/// a 0.2.0 worker takes them settle locally. A settlement ends or moves the session, so no
-/// change waits on it longer than the one transaction (see [`backoff_policy`]).
-const SETTLE_CREDIT_LOCALLY: &str = "settle-credit-locally";
-
-/// Charges a fee (the session's full cost, or an insurance session's copay), once per key, for
-/// the processor and the ledger alike. A declined card leaves it outstanding; a processor that stays unreachable through the
+/// Charges a fee (the session's full cost, or an insurance session's copay), once per key, for the processor and the ledger
+/// alike. A declined card leaves it outstanding; a processor that stays unreachable through the
 /// bounded retries leaves it outstanding too, never lost.
 async fn charge_fee(
     ctx: &Ctx,
