@@ -410,6 +410,11 @@ fn slot_taken(clash: Clash) -> Refusal {
     Refusal::new(RefusalCode::SlotTaken, message)
 }
 
+/// A fee's status once posted: charged when the processor took it, else owed.
+fn status_of(charged: bool) -> FeeStatus {
+    if charged { FeeStatus::Charged } else { FeeStatus::Outstanding }
+}
+
 /// The revenue account of a fee.
 fn revenue(kind: FeeKind) -> &'static str {
     match kind {
@@ -468,7 +473,11 @@ impl Billing {
                 collection::open(&mut tx, fee, next_attempt_at, now).await?;
             }
             tx.commit().await?;
-            return Ok(if charged { FeeStatus::Charged } else { FeeStatus::Outstanding });
+            // Counted once it is posted, not on each retry that finds it posted.
+            if let Some(metrics) = &self.metrics {
+                metrics.fee_posted(fee.kind, status_of(charged));
+            }
+            return Ok(status_of(charged));
         }
         drop(tx);
         Ok(match ledger::entry(&self.db, &fee.key).await? {
@@ -486,9 +495,6 @@ impl Billing {
         payment: Option<&Payment>,
     ) -> Result<FeeStatus, ActivityError> {
         let status = self.post_fee(&fee, payment).await?;
-        if let Some(metrics) = &self.metrics {
-            metrics.fee_posted(fee.kind, status);
-        }
         if status == FeeStatus::Outstanding {
             let input = FeeCollectionInput { fee, schedule: self.collection_schedule.clone() };
             collection::start(&ctx.client(), &ctx.info().task_queue, input).await?;
